@@ -1,0 +1,126 @@
+"""The reference engine: one `model.fit` per seed, exactly as the book's notebook runs it."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from fml_bench.env import manifest
+from fml_bench.experiments import ExperimentSpec
+from fml_bench.inputs import holdout_split_index, prepare
+from fml_bench.models import build
+from fml_bench.records import HISTORY_KEYS, RunRecord
+from fml_bench.seeding import seed_everything
+
+ENGINE_NAME = "reference"
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall time of each epoch, validation included."""
+
+    def on_train_begin(self, logs=None):
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._start)
+
+
+def compile_model(spec: ExperimentSpec) -> keras.Model:
+    """Build and compile the spec's model as the book does."""
+    model = build(spec.model)
+    optimizer = (
+        keras.optimizers.get(spec.optimizer)
+        if spec.learning_rate is None
+        else keras.optimizers.get({"class_name": spec.optimizer, "config": {"learning_rate": spec.learning_rate}})
+    )
+    model.compile(optimizer=optimizer, loss=spec.loss, metrics=["accuracy"])
+    return model
+
+
+def _fit(spec: ExperimentSpec, x, y, validation_data=None, validation_split=0.0):
+    model = compile_model(spec)
+    timer = EpochTimer()
+    callbacks: list[keras.callbacks.Callback] = [timer]
+    if spec.early_stopping_patience is not None:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=spec.early_stopping_patience, restore_best_weights=True
+            )
+        )
+    history = model.fit(
+        x, y, epochs=spec.epochs, batch_size=spec.batch_size, verbose=0, callbacks=callbacks,
+        validation_split=validation_split, validation_data=validation_data,
+    )
+    curves = {k: [float(v) for v in history.history[k]] for k in HISTORY_KEYS}
+    return model, curves, timer.seconds
+
+
+def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
+    """Train `spec` once with `seed`; return its per-epoch history and timings."""
+    start = time.perf_counter()
+    seed_everything(seed)
+    x, y = prepare(spec, seed)
+    extra: dict[str, float] = {}
+    if spec.protocol == "holdout":
+        model, curves, seconds = _fit(spec, x, y, validation_split=spec.validation_split)
+        if spec.early_stopping_patience is not None:
+            cut = holdout_split_index(len(y), spec.validation_split)
+            val_loss, val_acc = model.evaluate(x[cut:], y[cut:], batch_size=spec.batch_size, verbose=0)
+            extra.update(
+                restored_val_loss=float(val_loss), restored_val_accuracy=float(val_acc),
+                epochs_run=float(len(curves["loss"])),
+            )
+    else:
+        curves, seconds, extra = _cross_validate(spec, x, y, seed)
+    return RunRecord(
+        spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME,
+        history=curves, epoch_seconds=seconds, wall_seconds=time.perf_counter() - start,
+        env=manifest(), extra=extra,
+    )
+
+
+def validation_folds(num_samples: int, spec: ExperimentSpec, seed: int) -> list[np.ndarray]:
+    """Section 5.2.1: the validation index sets of a protocol.
+
+    shuffled-holdout (listing 5.5): shuffle, hold out `validation_split`. kfold (listing
+    5.6): K equal folds of one shuffled order. iterated-kfold: `repeats` K-fold partitions,
+    each of a fresh shuffle ("iterated K-fold validation with shuffling").
+    """
+    rng = np.random.default_rng([seed, 5_2_1])
+    if spec.protocol == "shuffled-holdout":
+        order = rng.permutation(num_samples)
+        return [order[holdout_split_index(num_samples, spec.validation_split):]]
+    repeats = spec.repeats if spec.protocol == "iterated-kfold" else 1
+    folds = []
+    for _ in range(repeats):
+        folds.extend(np.array_split(rng.permutation(num_samples), spec.folds))
+    return folds
+
+
+def _cross_validate(spec: ExperimentSpec, x, y, seed: int):
+    scores, losses, curve_sets, seconds = [], [], [], []
+    for held_out in validation_folds(len(y), spec, seed):
+        mask = np.zeros(len(y), bool)
+        mask[held_out] = True
+        _, curves, secs = _fit(spec, x[~mask], y[~mask], validation_data=(x[mask], y[mask]))
+        scores.append(curves["val_accuracy"][-1])
+        losses.append(curves["val_loss"][-1])
+        curve_sets.append(curves)
+        seconds.extend(secs)
+    mean_curves = {k: np.mean([c[k] for c in curve_sets], axis=0).tolist() for k in HISTORY_KEYS}
+    extra = dict(
+        estimate_val_accuracy=float(np.mean(scores)), estimate_val_loss=float(np.mean(losses)),
+        models_trained=float(len(scores)),
+    )
+    return mean_curves, seconds, extra
+
+
+def run_seeds(spec: ExperimentSpec, seeds: Sequence[int]) -> list[RunRecord]:
+    """`run_one` for each seed in turn."""
+    return [run_one(spec, s) for s in seeds]

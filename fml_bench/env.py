@@ -1,0 +1,58 @@
+"""The environment manifest recorded with every run and report."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_commit(path: Path | None = None) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=path or Path(__file__).parent,
+            capture_output=True, text=True, timeout=5,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+@functools.lru_cache(maxsize=1)
+def manifest() -> dict[str, str]:
+    """Versions, CPU and threading of this process (computed once)."""
+    import keras
+    import numpy
+    import scipy
+    import tensorflow as tf
+
+    from fml_bench import __version__
+    from fml_bench.seeding import deterministic_ops_requested
+
+    return {
+        "fml_bench": __version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "cpu": _cpu_model(),
+        "cpu_count": str(os.cpu_count()),
+        "intra_op_threads": str(tf.config.threading.get_intra_op_parallelism_threads()),
+        "inter_op_threads": str(tf.config.threading.get_inter_op_parallelism_threads()),
+        "op_determinism": str(deterministic_ops_requested()),
+        "platform": platform.platform(),
+    }

