@@ -59,7 +59,7 @@ class ExperimentSpec:
         blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def with_(self, **changes) -> "ExperimentSpec":
+    def with_(self, **changes) -> ExperimentSpec:
         return dataclasses.replace(self, **changes)
 
 

@@ -6,7 +6,7 @@ optimizer, loss and metrics named in the spec.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 from keras import layers, regularizers

@@ -82,7 +82,8 @@ def multi_hot(sequences, num_words: int = 10000, sparse: bool = False):
     notebook's 2 GB of float64), or a scipy CSR matrix when `sparse` is true.
     """
     lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    cols = np.concatenate([np.asarray(s, dtype=np.int64) for s in sequences]) if len(sequences) else np.zeros(0, np.int64)
+    pieces = [np.asarray(s, dtype=np.int64) for s in sequences]
+    cols = np.concatenate(pieces) if pieces else np.zeros(0, np.int64)
     if cols.size and (cols.min() < 0 or cols.max() >= num_words):
         raise ShapeError(f"word index out of range [0, {num_words}): {cols.min()}..{cols.max()}")
     rows = np.repeat(np.arange(len(sequences)), lengths)

@@ -37,7 +37,7 @@ class RunRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RunRecord":
+    def from_dict(cls, d: dict) -> RunRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         missing = names - {"env", "extra"} - set(d)
         if missing:

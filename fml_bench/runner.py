@@ -5,7 +5,7 @@ in flight."""
 from __future__ import annotations
 
 import logging
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from fml_bench.engine import get_engine
 from fml_bench.experiments import ExperimentSpec

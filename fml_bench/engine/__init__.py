@@ -7,7 +7,7 @@ in one TensorFlow graph (see `fml_bench.engine.stacked`). Both honour the same i
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import ExperimentSpec

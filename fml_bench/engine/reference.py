@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -61,6 +61,12 @@ def _fit(spec: ExperimentSpec, x, y, validation_data=None, validation_split=0.0)
     return model, curves, timer.seconds
 
 
+def majority_baseline(labels: np.ndarray) -> float:
+    """Section 5.2.2: accuracy of always predicting the most frequent class of `labels`."""
+    _, counts = np.unique(labels, return_counts=True)
+    return float(counts.max() / len(labels))
+
+
 def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
     """Train `spec` once with `seed`; return its per-epoch history and timings."""
     start = time.perf_counter()
@@ -69,8 +75,9 @@ def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
     extra: dict[str, float] = {}
     if spec.protocol == "holdout":
         model, curves, seconds = _fit(spec, x, y, validation_split=spec.validation_split)
+        cut = holdout_split_index(len(y), spec.validation_split)
+        extra["majority_baseline"] = majority_baseline(y[cut:])
         if spec.early_stopping_patience is not None:
-            cut = holdout_split_index(len(y), spec.validation_split)
             val_loss, val_acc = model.evaluate(x[cut:], y[cut:], batch_size=spec.batch_size, verbose=0)
             extra.update(
                 restored_val_loss=float(val_loss), restored_val_accuracy=float(val_acc),

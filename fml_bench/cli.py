@@ -1,0 +1,199 @@
+"""The `fml-bench` command line: list experiments and claims, run an experiment over seeds,
+show stored results, check claims with a report, re-render and compare reports."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from tabulate import tabulate
+
+from fml_bench import paths
+from fml_bench.errors import FmlBenchError
+
+log = logging.getLogger("fml_bench")
+
+
+def _store(args):
+    from fml_bench.store import RunStore
+
+    return RunStore(paths.store_dir(args.store_dir))
+
+
+def cmd_list(args) -> int:
+    from fml_bench.claims import CLAIMS
+    from fml_bench.experiments import experiment_names, get_spec
+
+    rows = []
+    for name in experiment_names():
+        s = get_spec(name, args.tier)
+        rows.append([name, s.listing, s.dataset, s.train_size or "all", s.recipe, s.model,
+                     s.epochs, s.batch_size, s.validation_split, s.content_hash()])
+    print(tabulate(rows, headers=["experiment", "book", "dataset", "rows", "recipe", "model", "epochs",
+                                  "batch", "val split", "hash"], tablefmt="github"))
+    print()
+    print(tabulate([[c.id, c.section, ", ".join(c.experiments())] for c in CLAIMS],
+                   headers=["claim", "book section", "experiments"], tablefmt="github"))
+    return 0
+
+
+def _progress_printer(total: int):
+    state = {"done": 0}
+
+    def progress(event, spec, seed, record):
+        if event == "cached":
+            state["done"] += 1
+            print(f"[{state['done']}/{total}] {spec.name} seed {seed}: stored, not recomputed", flush=True)
+        elif event == "start":
+            print(f"[{state['done'] + 1}/{total}] {spec.name} seed {seed}: training {spec.epochs} epochs...",
+                  flush=True)
+        elif event == "done":
+            state["done"] += 1
+            h = record.history
+            print(f"[{state['done']}/{total}] {spec.name} seed {seed}: done in {record.wall_seconds:.1f}s, "
+                  f"val_accuracy {h['val_accuracy'][-1]:.4f}, val_loss {h['val_loss'][-1]:.4f}", flush=True)
+
+    return progress
+
+
+def cmd_run(args) -> int:
+    from fml_bench.experiments import get_spec
+    from fml_bench.runner import run_experiment
+
+    spec = get_spec(args.experiment, args.tier)
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
+    records = run_experiment(spec, seeds, _store(args), args.engine, _progress_printer(len(seeds)))
+    _print_histories(records)
+    return 0
+
+
+def _print_histories(records) -> None:
+    for r in records:
+        rows = [[e + 1] + [f"{r.history[k][e]:.4f}" for k in ("loss", "accuracy", "val_loss", "val_accuracy")]
+                + [f"{r.epoch_seconds[e]:.2f}" if e < len(r.epoch_seconds) else ""]
+                for e in range(len(r.history["loss"]))]
+        print(f"\n{r.spec_name} seed {r.seed} ({r.engine} engine, {r.wall_seconds:.1f}s)")
+        print(tabulate(rows, headers=["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "seconds"],
+                       tablefmt="github"))
+
+
+def cmd_show(args) -> int:
+    from fml_bench.experiments import get_spec
+
+    spec = get_spec(args.experiment, args.tier)
+    records = _store(args).records(spec, args.engine)
+    if not records:
+        print(f"no stored runs of {spec.name} ({args.tier or 'default'} tier, {args.engine} engine) in "
+              f"{_store(args).root}; run `fml-bench run {spec.name}` first")
+        return 1
+    _print_histories(records)
+    return 0
+
+
+def cmd_check(args) -> int:
+    from fml_bench.claims import CLAIMS, FAIL, get_claim
+    from fml_bench.report.run import write_run_report
+    from fml_bench.suite import SuiteConfig, check_claim
+    from fml_bench.tiers import get_tier
+
+    claims = [get_claim(c) for c in args.claims] if args.claims else list(CLAIMS)
+    config = SuiteConfig(tier=get_tier(args.tier), store=_store(args), engine=args.engine, alpha=args.alpha,
+                         seeds=(args.seeds, args.seeds) if args.seeds else None)
+    results = []
+    for claim in claims:
+        print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
+        result = check_claim(claim, config, _progress_printer(0))
+        print(result.message(), flush=True)
+        results.append(result)
+    folder, regressions = write_run_report(results, paths.reports_dir(args.report_dir), args.baseline)
+    print(f"\nreport: {folder / 'report.md'}")
+    failed = [r for r in results if r.verdict == FAIL and not r.known_divergence]
+    return 1 if failed or regressions else 0
+
+
+def cmd_report(args) -> int:
+    from fml_bench.report import results
+    from fml_bench.report.run import render_folder
+
+    folder = Path(args.folder)
+    doc = results.load(folder)
+    render_folder(folder if folder.is_dir() else folder.parent, doc,
+                  results.load(Path(args.baseline)) if args.baseline else None)
+    print(f"wrote {(folder if folder.is_dir() else folder.parent) / 'report.md'}")
+    return 0
+
+
+def cmd_compare(args) -> int:
+    from fml_bench.report import compare, results
+
+    comparison = compare.compare(results.load(Path(args.baseline)), results.load(Path(args.current)),
+                                 factor=args.factor)
+    print(compare.render(comparison))
+    return 1 if comparison.regressions else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fml-bench", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--data-dir", help=f"dataset folder searched first (${paths.DATA_ENV})")
+    parser.add_argument("--store-dir", help=f"run store folder (${paths.STORE_ENV})")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def tiered(p):
+        p.add_argument("--tier", choices=["fast", "book"], default=None, help="scale tier (default: fast)")
+        p.add_argument("--engine", choices=["reference", "stacked"], default="reference")
+
+    p = sub.add_parser("list", help="list experiments and claims")
+    p.add_argument("--tier", choices=["fast", "book"], default=None)
+    p.set_defaults(func=cmd_list)
+    p = sub.add_parser("run", help="run one experiment over seeds (resumes from the store)")
+    p.add_argument("experiment")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--first-seed", type=int, default=0)
+    tiered(p)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("show", help="show the stored histories of an experiment")
+    p.add_argument("experiment")
+    tiered(p)
+    p.set_defaults(func=cmd_show)
+    p = sub.add_parser("check", help="check claims and write a report (the main job)")
+    p.add_argument("claims", nargs="*", help="claim ids (default: all)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per arm for every claim (default: plan)")
+    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--report-dir")
+    p.add_argument("--baseline", help="results.json or report folder to compare with")
+    tiered(p)
+    p.set_defaults(func=cmd_check)
+    p = sub.add_parser("report", help="re-render report.md and figures from a results.json")
+    p.add_argument("folder")
+    p.add_argument("--baseline")
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("compare", help="compare two runs; exit 1 on a regression")
+    p.add_argument("baseline")
+    p.add_argument("current")
+    p.add_argument("--factor", type=float, default=1.2, help="slow-down factor that counts (1.2)")
+    p.set_defaults(func=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if args.data_dir:
+        import os
+
+        os.environ[paths.DATA_ENV] = str(Path(args.data_dir).resolve())
+    try:
+        return args.func(args)
+    except FmlBenchError as exc:
+        print(f"fml-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nfml-bench: interrupted; finished seeds are stored and will not be recomputed", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Scalar metrics of one run record: what a claim measures per seed.
+
+Epochs are 1-based in every returned epoch number, as keras prints them and the book plots.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from fml_bench.records import RunRecord
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named function RunRecord -> float, with the history key it reads (for figures)."""
+
+    name: str
+    key: str
+    fn: Callable[[RunRecord], float]
+
+    def __call__(self, record: RunRecord) -> float:
+        return float(self.fn(record))
+
+
+def last(key: str) -> Metric:
+    """The final epoch's value."""
+    return Metric(f"last-epoch {key}", key, lambda r: r.curve(key)[-1])
+
+
+def best(key: str) -> Metric:
+    """The best epoch's value: max for accuracies, min for losses."""
+    pick = np.max if "accuracy" in key else np.min
+    return Metric(f"best {key}", key, lambda r: pick(r.curve(key)))
+
+
+def late_mean(key: str, epochs: int = 5) -> Metric:
+    """Mean over the last `epochs` epochs (late training, steadier than the last epoch)."""
+    return Metric(f"mean {key} of the last {epochs} epochs", key, lambda r: np.mean(r.curve(key)[-epochs:]))
+
+
+def epoch_of_min(key: str = "val_loss") -> Metric:
+    """The epoch (1-based) at which `key` is lowest: where overfitting begins."""
+    return Metric(f"epoch of minimum {key}", key, lambda r: int(np.argmin(r.curve(key))) + 1)
+
+
+def rise_after_min(key: str = "val_loss") -> Metric:
+    """Last value minus the minimum: how far `key` degrades after its best epoch."""
+    return Metric(f"rise of {key} after its minimum", key, lambda r: r.curve(key)[-1] - np.min(r.curve(key)))
+
+
+def jaggedness(key: str = "val_loss") -> Metric:
+    """Up-and-down movement after the minimum beyond the net change: sum|diff| - |net change|.
+
+    Zero for a curve that rises steadily; larger for a noisy one (section 5.4.4's
+    "noisier validation loss" of the large model).
+    """
+
+    def fn(r: RunRecord) -> float:
+        curve = r.curve(key)
+        tail = curve[int(np.argmin(curve)) :]
+        steps = np.diff(tail)
+        return float(np.sum(np.abs(steps)) - abs(np.sum(steps))) if len(steps) else 0.0
+
+    return Metric(f"jaggedness of {key} after its minimum", key, fn)
+
+
+def extra(name: str, key: str = "val_accuracy") -> Metric:
+    """A protocol-specific scalar stored in `record.extra` (e.g. a K-fold estimate)."""
+    return Metric(name.replace("_", " "), key, lambda r: r.extra[name])

@@ -1,0 +1,132 @@
+"""The pytest plugin: options, the claim-checking fixture, progress lines, and the report
+written at the end of every session that checked claims."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from fml_bench import paths
+from fml_bench.claims import FAIL, INCONCLUSIVE, get_claim
+from fml_bench.store import RunStore
+from fml_bench.suite import SuiteConfig, check_claim
+from fml_bench.tiers import get_tier
+
+log = logging.getLogger(__name__)
+RESULTS_KEY = pytest.StashKey[list]()
+
+
+class ClaimInconclusiveWarning(UserWarning):
+    """A fast-tier claim that the planned seeds could not decide."""
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fml-bench")
+    group.addoption("--tier", choices=["fast", "book"], default=None,
+                    help="run only the claims of this tier (default: as the -m expression selects)")
+    group.addoption("--seeds", default=None,
+                    help="seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)")
+    group.addoption("--alpha", type=float, default=0.05, help="family-wise error rate of the run (0.05)")
+    group.addoption("--engine", choices=["reference", "stacked"], default=os.environ.get("FML_BENCH_ENGINE"),
+                    help="training engine (default: reference)")
+    group.addoption("--data-dir", default=None, help=f"dataset folder searched first (${paths.DATA_ENV})")
+    group.addoption("--store-dir", default=None, help=f"run store folder (${paths.STORE_ENV})")
+    group.addoption("--report-dir", default=None, help=f"reports folder (${paths.REPORTS_ENV})")
+    group.addoption("--baseline", default=None,
+                    help="results.json (or report folder) of a previous run to compare with at the end")
+    group.addoption("--mnist-standin", choices=["fashion-mnist"], default=None,
+                    help="book tier: use this dataset where MNIST is needed (the report names it)")
+    group.addoption("--no-report", action="store_true", help="do not write a report")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("--data-dir"):
+        os.environ[paths.DATA_ENV] = str(Path(config.getoption("--data-dir")).resolve())
+    config.stash[RESULTS_KEY] = []
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tier = config.getoption("--tier")
+    if not tier:
+        return
+    kept = [i for i in items if getattr(i, "callspec", None) is None or i.callspec.params.get("tier", tier) == tier]
+    dropped = [i for i in items if i not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def _seeds_option(value: str | None) -> tuple[int, int] | None:
+    if not value:
+        return None
+    parts = [int(v) for v in value.split(",")]
+    if len(parts) not in (1, 2) or min(parts) < 2:
+        raise pytest.UsageError("--seeds takes N or N1,N2 with N >= 2")
+    return (parts[0], parts[-1])
+
+
+@pytest.fixture(scope="session")
+def run_store(pytestconfig: pytest.Config) -> RunStore:
+    return RunStore(paths.store_dir(pytestconfig.getoption("--store-dir")))
+
+
+@pytest.fixture
+def check(request: pytest.FixtureRequest, run_store: RunStore):
+    """check(claim_id, tier) runs and asserts one claim; the result goes to the report."""
+    config = request.config
+
+    def _check(claim_id: str, tier_name: str):
+        claim = get_claim(claim_id)
+        tier = get_tier(tier_name)
+        standin = config.getoption("--mnist-standin")
+        if standin and tier.name == "book":
+            from dataclasses import replace
+
+            tier = replace(tier, mnist_dataset=standin)
+        suite = SuiteConfig(
+            tier=tier, store=run_store, engine=config.getoption("--engine") or "reference",
+            alpha=config.getoption("--alpha"), seeds=_seeds_option(config.getoption("--seeds")),
+        )
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+
+        def progress(event, spec, seed, record):
+            if reporter is not None and event == "done":
+                reporter.write_line(
+                    f"  [{claim_id}] {spec.name} seed {seed}: {len(record.epoch_seconds)} epochs "
+                    f"in {record.wall_seconds:.1f}s ({spec.dataset})"
+                )
+
+        result = check_claim(claim, suite, progress)
+        config.stash[RESULTS_KEY].append(result)
+        if result.known_divergence:
+            request.node.add_marker(pytest.mark.xfail(
+                strict=True, reason=f"known divergence: {result.known_divergence}"))
+        if result.verdict == FAIL or (result.verdict == INCONCLUSIVE and tier.name == "book"):
+            pytest.fail(result.message(), pytrace=False)
+        if result.verdict == INCONCLUSIVE:
+            warnings.warn(ClaimInconclusiveWarning(result.message()), stacklevel=1)
+        return result
+
+    return _check
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    results = session.config.stash.get(RESULTS_KEY, [])
+    if not results or session.config.getoption("--no-report"):
+        return
+    from fml_bench.report.run import write_run_report
+
+    folder, regressions = write_run_report(
+        results,
+        reports_root=paths.reports_dir(session.config.getoption("--report-dir")),
+        baseline=session.config.getoption("--baseline"),
+    )
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("-", f"fml-bench report: {folder / 'report.md'}")
+    if regressions and session.exitstatus == 0:
+        session.exitstatus = 1

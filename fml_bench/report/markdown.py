@@ -1,0 +1,85 @@
+"""report.md from a results document: the summary table first, then one section per claim."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from fml_bench.claims import PartResult, describe_part
+
+VERDICT_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive"}
+
+
+def _fmt_p(p) -> str:
+    return "n/a" if p is None else f"{p:.2g}"
+
+
+def _effect(part: dict) -> str:
+    if part["estimate"] is None:
+        return "n/a"
+    return f"{part['estimate']:+.3g} [{part['ci_low']:+.3g}, {part['ci_high']:+.3g}]"
+
+
+def verdict_label(claim: dict) -> str:
+    label = VERDICT_MARK[claim["verdict"]]
+    return f"{label} (known divergence)" if claim.get("known_divergence") else label
+
+
+def summary_table(doc: dict) -> str:
+    """One row per claim: its first part's metric and effect stand for the claim."""
+    rows = []
+    for c in doc["claims"]:
+        main = c["parts"][0]
+        rows.append([
+            f"[{c['claim_id']}](#{c['claim_id']}-{c['tier']})", c["section"], c["tier"], main["metric"],
+            _effect(main) + (f" (+{len(c['parts']) - 1} more)" if len(c["parts"]) > 1 else ""),
+            _fmt_p(c["p_adjusted"]), c["seeds"], verdict_label(c), f"{c['wall_seconds']:.0f}s",
+        ])
+    headers = ["claim", "book section", "tier", "metric", "effect [95% CI]", "Holm p", "seeds", "verdict",
+               "training time"]
+    return tabulate(rows, headers=headers, tablefmt="github")
+
+
+def _part_from_dict(d: dict) -> PartResult:
+    fields = {k: (float("nan") if v is None else v) for k, v in d.items()}
+    return PartResult(**fields)
+
+
+def claim_section(c: dict, figure_name: str | None) -> str:
+    lines = [f'<a id="{c["claim_id"]}-{c["tier"]}"></a>', f"## {c['claim_id']} ({c['tier']} tier)", "",
+             f"**Book, section {c['section']}:** {c['statement']} ({c['book_says']}.)", "",
+             f"**Verdict:** {verdict_label(c)}: p = {_fmt_p(c['p'])} (largest of its parts; Holm-adjusted "
+             f"{_fmt_p(c['p_adjusted'])}) at level {c['level']:.2g}, {c['seeds']} seeds, engine {c['engine']}.", ""]
+    if c.get("known_divergence"):
+        lines += [f"**Known divergence:** {c['known_divergence']}", ""]
+    rows = []
+    for p in c["parts"]:
+        rows.append([p["verdict"], describe_part(_part_from_dict(p)), p["test"],
+                     "n/a" if p.get("prob_improvement") is None else f"{p['prob_improvement']:.2f}",
+                     _fmt_p(p.get("cross_check_p"))])
+    lines.append(tabulate(rows, headers=["part", "what was measured", "test", "P(A better)",
+                                         "Wilcoxon p"], tablefmt="github"))
+    if figure_name:
+        lines += ["", f"![{c['claim_id']}]({figure_name})"]
+    return "\n".join(lines)
+
+
+def environment_table(env: dict) -> str:
+    return tabulate(sorted(env.items()), headers=["", ""], tablefmt="github")
+
+
+def render(doc: dict, figures: dict[str, str], comparison: str | None = None) -> str:
+    """The whole report.md. figures: claim_id-tier -> figure file name (relative)."""
+    counts = {v: sum(c["verdict"] == v for c in doc["claims"]) for v in ("pass", "fail", "inconclusive")}
+    out = [f"# fml-bench report {doc['run_id']}", "",
+           f"Deep Learning with Python (2nd ed.), chapter 5, checked over seeds. Created {doc['created']}; "
+           f"tier {', '.join(doc['tiers'])}; engine {', '.join(doc['engines'])}; "
+           f"{counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive.", "",
+           "Each claim is tested at the run's family-wise level divided among the registered claims "
+           "(Bonferroni, split over a two-look sequential design); the table shows Holm-adjusted p.", "",
+           summary_table(doc), ""]
+    if comparison:
+        out += [comparison, ""]
+    for c in doc["claims"]:
+        out += [claim_section(c, figures.get(f"{c['claim_id']}-{c['tier']}")), ""]
+    out += ["## Environment", "", environment_table(doc["env"]), ""]
+    return "\n".join(out)

@@ -1,0 +1,227 @@
+"""Statistics over seeds: small pure functions over numpy arrays, arithmetic from scipy.stats.
+
+Conventions: `a`, `b` are 1-D arrays of one metric, one value per seed; paired functions
+require the same seeds in the same order. `alternative` is scipy's: "greater" tests
+mean(a - b) > margin (or mean(x) > value). Intervals are two-sided at `confidence`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A hypothesis test and its effect estimate.
+
+    estimate: the mean difference (or mean) with its interval [ci_low, ci_high];
+    p: the p-value of the stated test; n: seeds per arm.
+    """
+
+    test: str
+    estimate: float
+    ci_low: float
+    ci_high: float
+    p: float
+    n: int
+    statistic: float = float("nan")
+
+
+def _t_interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
+    if len(d) < 2 or np.std(d) == 0:
+        return float(np.mean(d)), float(np.mean(d))
+    low, high = stats.t.interval(confidence, len(d) - 1, loc=np.mean(d), scale=stats.sem(d))
+    return float(low), float(high)
+
+
+def one_sample_t(x, value: float = 0.0, alternative: str = "greater", confidence: float = 0.95) -> TestResult:
+    """Student's one-sample t test of mean(x) against `value`."""
+    x = np.asarray(x, float)
+    if np.ptp(x) == 0:  # degenerate: no variance, decide by the sign alone
+        diff = x[0] - value
+        p = _degenerate_p(diff, alternative)
+        return TestResult("one-sample t", float(x.mean()), float(x.mean()), float(x.mean()), p, len(x))
+    res = stats.ttest_1samp(x, value, alternative=alternative)
+    low, high = _t_interval(x, confidence)
+    return TestResult("one-sample t", float(x.mean()), low, high, float(res.pvalue), len(x), float(res.statistic))
+
+
+def _degenerate_p(diff: float, alternative: str) -> float:
+    if alternative == "greater":
+        return 0.0 if diff > 0 else 1.0
+    if alternative == "less":
+        return 0.0 if diff < 0 else 1.0
+    return 0.0 if diff != 0 else 1.0
+
+
+def paired_t(a, b, alternative: str = "greater", margin: float = 0.0, confidence: float = 0.95) -> TestResult:
+    """Paired t test of mean(a - b) against `margin` (same seeds in both arms)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    r = one_sample_t(d, margin, alternative, confidence)
+    return TestResult("paired t", r.estimate, r.ci_low, r.ci_high, r.p, r.n, r.statistic)
+
+
+def welch_t(a, b, alternative: str = "greater", confidence: float = 0.95) -> TestResult:
+    """Welch's two-sample t test of mean(a) - mean(b) (unequal variances)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    res = stats.ttest_ind(a, b, equal_var=False, alternative=alternative)
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    return TestResult(
+        "Welch t", float(a.mean() - b.mean()), float(ci.low), float(ci.high), float(res.pvalue),
+        min(len(a), len(b)), float(res.statistic),
+    )
+
+
+def wilcoxon_p(a, b, alternative: str = "greater") -> float:
+    """Wilcoxon signed-rank p of a - b (floor 2^-n one-sided: a cross-check, not the decider)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if np.all(d == 0):
+        return 1.0
+    return float(stats.wilcoxon(d, alternative=alternative).pvalue)
+
+
+def mann_whitney_p(a, b, alternative: str = "greater") -> float:
+    """Mann-Whitney U p of a against b (independent samples)."""
+    return float(stats.mannwhitneyu(a, b, alternative=alternative).pvalue)
+
+
+def permutation_paired_p(a, b, alternative: str = "greater") -> float:
+    """Sign-flip permutation p of mean(a - b) (exact for n <= 12)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    res = stats.permutation_test(
+        (d,), np.mean, permutation_type="samples", alternative=alternative, n_resamples=4096
+    )
+    return float(res.pvalue)
+
+
+def tost_one_sample(x, value: float, margin: float, confidence: float = 0.95) -> TestResult:
+    """Two one-sided tests that mean(x) lies within value +/- margin (equivalence).
+
+    p is the larger of the two one-sided p-values; small p supports equivalence.
+    """
+    x = np.asarray(x, float)
+    lower = one_sample_t(x, value - margin, "greater", confidence)
+    upper = one_sample_t(x, value + margin, "less", confidence)
+    return TestResult(
+        "TOST", lower.estimate, lower.ci_low, lower.ci_high, max(lower.p, upper.p), len(x)
+    )
+
+
+def tost_two_sample(a, b, margin: float, confidence: float = 0.95) -> TestResult:
+    """Welch TOST that |mean(a) - mean(b)| < margin (equivalence of two independent arms)."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    lower = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater")
+    upper = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less")
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
+    return TestResult(
+        "Welch TOST", float(a.mean() - b.mean()), float(ci.low), float(ci.high),
+        float(max(lower.pvalue, upper.pvalue)), min(len(a), len(b)),
+    )
+
+
+def spread_test(a, b, alternative: str = "less") -> TestResult:
+    """Brown-Forsythe test that `a` is less spread than `b` (one-sided).
+
+    A Welch t test on absolute deviations from each arm's median; the estimate is the ratio
+    of standard deviations sd(a) / sd(b).
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    da, db = np.abs(a - np.median(a)), np.abs(b - np.median(b))
+    res = stats.ttest_ind(da, db, equal_var=False, alternative=alternative)
+    boot = stats.bootstrap(
+        (a, b), lambda x, y: np.std(x, ddof=1) / np.std(y, ddof=1), vectorized=False,
+        paired=False, n_resamples=999, method="percentile", random_state=0,
+    )
+    ratio = float(np.std(a, ddof=1) / np.std(b, ddof=1))
+    return TestResult(
+        "Brown-Forsythe", ratio, float(boot.confidence_interval.low),
+        float(boot.confidence_interval.high), float(res.pvalue), min(len(a), len(b)), float(res.statistic),
+    )
+
+
+def bootstrap_ci(x, statistic=np.mean, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic` over seeds (scipy.stats.bootstrap)."""
+    x = np.asarray(x, float)
+    if np.ptp(x) == 0:
+        return float(x[0]), float(x[0])
+    res = stats.bootstrap((x,), statistic, confidence_level=confidence, n_resamples=1999,
+                          method="percentile", random_state=seed)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def iqm(x) -> float:
+    """Interquartile mean: the mean of the middle 50% (rliable's robust aggregate)."""
+    return float(stats.trim_mean(np.asarray(x, float), 0.25))
+
+
+def cohens_d_paired(a, b) -> float:
+    """Standardised paired effect: mean(a - b) / sd(a - b) (inf when the sd is zero)."""
+    d = np.asarray(a, float) - np.asarray(b, float)
+    sd = np.std(d, ddof=1)
+    return float(np.mean(d) / sd) if sd > 0 else float(np.sign(np.mean(d)) * np.inf)
+
+
+def prob_improvement(a, b) -> float:
+    """P(A > B) over all pairs of runs, ties counting one half (rliable's definition)."""
+    a, b = np.asarray(a, float)[:, None], np.asarray(b, float)[None, :]
+    return float(np.mean((a > b) + 0.5 * (a == b)))
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone, capped at 1)."""
+    p = np.asarray(pvalues, float)
+    m = len(p)
+    order = np.argsort(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, (m - rank) * p[i])
+        adjusted[i] = min(1.0, running)
+    return adjusted
+
+
+def power_paired_t(effect_size: float, n: int, alpha: float = 0.01) -> float:
+    """Power of a one-sided paired (or one-sample) t test: noncentral t with nc = d sqrt(n)."""
+    df = n - 1
+    critical = stats.t.ppf(1 - alpha, df)
+    return float(stats.nct.sf(critical, df, effect_size * np.sqrt(n)))
+
+
+def seeds_for_power(effect_size: float, alpha: float = 0.01, power: float = 0.95, max_n: int = 200) -> int:
+    """Smallest number of seeds at which the one-sided paired t test reaches `power`."""
+    for n in range(2, max_n + 1):
+        if power_paired_t(effect_size, n, alpha) >= power:
+            return n
+    return max_n
+
+
+@dataclass(frozen=True)
+class TwoStageDesign:
+    """A pre-planned two-look group-sequential design over seeds.
+
+    Look after `n1` seeds at level `alpha1`; if undecided, run to `n2` seeds and look at
+    level `alpha2`. With alpha1 + alpha2 = alpha (a Bonferroni split over the two looks)
+    the chance of a false pass stays at or below alpha whatever the dependence between the
+    looks; exact Pocock or O'Brien-Fleming bounds for t tests at n <= 20 are not tabulated,
+    and the split costs little power at the effect sizes of this chapter.
+    """
+
+    n1: int
+    n2: int
+    alpha: float
+    first_look_share: float = 0.3
+
+    @property
+    def alpha1(self) -> float:
+        return self.alpha * self.first_look_share
+
+    @property
+    def alpha2(self) -> float:
+        return self.alpha * (1 - self.first_look_share)
+
+    def level(self, n: int) -> float:
+        """The level to test at after `n` seeds (n1: first look; more: second look)."""
+        return self.alpha1 if n <= self.n1 else self.alpha2
