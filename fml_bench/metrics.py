@@ -67,6 +67,19 @@ def jaggedness(key: str = "val_loss") -> Metric:
     return Metric(f"jaggedness of {key} after its minimum", key, fn)
 
 
+def late_slope(key: str = "val_loss", epochs: int = 5) -> Metric:
+    """Least-squares slope of `key` per epoch over the last `epochs` epochs.
+
+    Negative while a curve still falls, near zero on a plateau, positive once it rises.
+    """
+
+    def fn(r: RunRecord) -> float:
+        tail = r.curve(key)[-epochs:]
+        return float(np.polyfit(np.arange(len(tail)), tail, 1)[0])
+
+    return Metric(f"slope of {key} per epoch over the last {epochs} epochs", key, fn)
+
+
 def extra(name: str, key: str = "val_accuracy") -> Metric:
     """A protocol-specific scalar stored in `record.extra` (e.g. a K-fold estimate)."""
     return Metric(name.replace("_", " "), key, lambda r: r.extra[name])

@@ -40,21 +40,20 @@ def _t_interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
 def one_sample_t(x, value: float = 0.0, alternative: str = "greater", confidence: float = 0.95) -> TestResult:
     """Student's one-sample t test of mean(x) against `value`."""
     x = np.asarray(x, float)
-    if np.ptp(x) == 0:  # degenerate: no variance, decide by the sign alone
-        diff = x[0] - value
-        p = _degenerate_p(diff, alternative)
+    if np.ptp(x) == 0:  # no variance: the t statistic is undefined; use the exact sign test
+        p = _degenerate_p(x[0] - value, alternative, len(x))
         return TestResult("one-sample t", float(x.mean()), float(x.mean()), float(x.mean()), p, len(x))
     res = stats.ttest_1samp(x, value, alternative=alternative)
     low, high = _t_interval(x, confidence)
     return TestResult("one-sample t", float(x.mean()), low, high, float(res.pvalue), len(x), float(res.statistic))
 
 
-def _degenerate_p(diff: float, alternative: str) -> float:
-    if alternative == "greater":
-        return 0.0 if diff > 0 else 1.0
-    if alternative == "less":
-        return 0.0 if diff < 0 else 1.0
-    return 0.0 if diff != 0 else 1.0
+def _degenerate_p(diff: float, alternative: str, n: int) -> float:
+    """Sign-test p when all n values are equal: 2^-n if all lie on the tested side, else 1."""
+    on_side = {"greater": diff > 0, "less": diff < 0}.get(alternative, diff != 0)
+    if not on_side:
+        return 1.0
+    return 0.5**n if alternative in ("greater", "less") else min(1.0, 2 * 0.5**n)
 
 
 def paired_t(a, b, alternative: str = "greater", margin: float = 0.0, confidence: float = 0.95) -> TestResult:
@@ -122,24 +121,30 @@ def tost_two_sample(a, b, margin: float, confidence: float = 0.95) -> TestResult
     )
 
 
-def spread_test(a, b, alternative: str = "less") -> TestResult:
-    """Brown-Forsythe test that `a` is less spread than `b` (one-sided).
+def spread_test(a, b, alternative: str = "less", confidence: float = 0.95) -> TestResult:
+    """F test that `a` varies less over seeds than `b` (one-sided), with the exact interval of
+    the ratio of standard deviations sd(a) / sd(b).
 
-    A Welch t test on absolute deviations from each arm's median; the estimate is the ratio
-    of standard deviations sd(a) / sd(b).
+    The F test assumes roughly normal estimates (true of averaged accuracies); it is far more
+    powerful at 8-16 seeds than the robust Brown-Forsythe test, which `brown_forsythe_p`
+    gives as a cross-check.
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
+    dfa, dfb = len(a) - 1, len(b) - 1
+    ratio = np.var(a, ddof=1) / np.var(b, ddof=1)
+    p = stats.f.cdf(ratio, dfa, dfb) if alternative == "less" else stats.f.sf(ratio, dfa, dfb)
+    tail = (1 - confidence) / 2
+    low = np.sqrt(ratio / stats.f.ppf(1 - tail, dfa, dfb))
+    high = np.sqrt(ratio / stats.f.ppf(tail, dfa, dfb))
+    return TestResult("F test", float(np.sqrt(ratio)), float(low), float(high), float(p),
+                      min(len(a), len(b)), float(ratio))
+
+
+def brown_forsythe_p(a, b, alternative: str = "less") -> float:
+    """Brown-Forsythe p that `a` is less spread than `b`: Welch t on |x - median|."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
     da, db = np.abs(a - np.median(a)), np.abs(b - np.median(b))
-    res = stats.ttest_ind(da, db, equal_var=False, alternative=alternative)
-    boot = stats.bootstrap(
-        (a, b), lambda x, y: np.std(x, ddof=1) / np.std(y, ddof=1), vectorized=False,
-        paired=False, n_resamples=999, method="percentile", random_state=0,
-    )
-    ratio = float(np.std(a, ddof=1) / np.std(b, ddof=1))
-    return TestResult(
-        "Brown-Forsythe", ratio, float(boot.confidence_interval.low),
-        float(boot.confidence_interval.high), float(res.pvalue), min(len(a), len(b)), float(res.statistic),
-    )
+    return float(stats.ttest_ind(da, db, equal_var=False, alternative=alternative).pvalue)
 
 
 def bootstrap_ci(x, statistic=np.mean, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:

@@ -57,7 +57,7 @@ def claim_section(c: dict, figure_name: str | None) -> str:
                      "n/a" if p.get("prob_improvement") is None else f"{p['prob_improvement']:.2f}",
                      _fmt_p(p.get("cross_check_p"))])
     lines.append(tabulate(rows, headers=["part", "what was measured", "test", "P(A better)",
-                                         "Wilcoxon p"], tablefmt="github"))
+                                         "cross-check p"], tablefmt="github"))
     if figure_name:
         lines += ["", f"![{c['claim_id']}]({figure_name})"]
     return "\n".join(lines)
