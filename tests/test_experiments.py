@@ -1,0 +1,61 @@
+"""Experiment specs: the notebook's configs, tier scaling and stable content hashes."""
+
+from __future__ import annotations
+
+import pytest
+
+from fml_bench import experiments
+from fml_bench.errors import UnknownNameError
+from fml_bench.experiments import get_spec
+
+
+def test_hash_is_stable_across_processes_and_versions():
+    # A pinned value: changing it invalidates every user's store, so it must be deliberate.
+    assert get_spec("mnist-noise-channels", "book").content_hash() == "57936e7182af0700"
+
+
+def test_hash_ignores_display_fields_and_follows_content():
+    spec = get_spec("imdb-16-16", "book")
+    assert spec.with_(name="other", listing="x").content_hash() == spec.content_hash()
+    assert spec.with_(epochs=21).content_hash() != spec.content_hash()
+
+
+@pytest.mark.parametrize("name,epochs,batch,split", [
+    ("mnist-noise-channels", 10, 128, 0.2), ("mnist-shuffled-labels", 100, 128, 0.2),
+    ("mnist-rmsprop-lr1", 10, 128, 0.2), ("mnist-logreg", 20, 128, 0.2), ("mnist-96-96", 20, 128, 0.2),
+    ("imdb-16-16", 20, 512, 0.4), ("imdb-512-512", 20, 512, 0.4), ("imdb-16-16-dropout", 20, 512, 0.4),
+])
+def test_book_configs_are_the_notebooks(name, epochs, batch, split):
+    spec = get_spec(name, "book")
+    assert (spec.epochs, spec.batch_size, spec.validation_split) == (epochs, batch, split)
+    assert spec.train_size is None
+
+
+def test_learning_rates_of_listings_5_7_and_5_8():
+    assert get_spec("mnist-rmsprop-lr1", "book").learning_rate == 1.0
+    assert get_spec("mnist-rmsprop-lr1e-2", "book").learning_rate == 1e-2
+    assert get_spec("mnist-noise-channels", "book").learning_rate is None  # keras' rmsprop default
+
+
+def test_fast_tier_scales_data_not_the_models():
+    book, fast = get_spec("imdb-16-16", "book"), get_spec("imdb-16-16", "fast")
+    assert fast.model == book.model and fast.epochs == book.epochs
+    assert fast.train_size == 4000 and fast.batch_size == 80
+    assert get_spec("mnist-96-96", "fast").dataset == "mnist-subset"
+    sizes = [get_spec(f"mnist-train-{n}", "fast").train_size for n in (6000, 15000, 30000)]
+    assert sizes == sorted(sizes) and sizes[-1] <= 5000
+
+
+def test_unknown_names_say_what_exists():
+    with pytest.raises(UnknownNameError, match="fml-bench list"):
+        get_spec("mnist-nope")
+    with pytest.raises(UnknownNameError, match="fast, book"):
+        get_spec("mnist-logreg", "huge")
+
+
+def test_every_claim_experiment_is_registered():
+    from fml_bench.claims import CLAIMS
+
+    names = set(experiments.experiment_names())
+    for claim in CLAIMS:
+        assert set(claim.experiments()) <= names, claim.id

@@ -1,0 +1,120 @@
+"""Reports: golden markdown from a stored results fixture, figures, schema validation,
+the `latest` pointer, and the baseline comparison (flip, drift, slow-down, unchanged)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from fml_bench.report import compare, figures, markdown, results
+from fml_bench.report.run import render_folder, write_run_report
+from tests.make_fixtures import FIXTURES, fixture_document
+
+
+@pytest.fixture
+def doc() -> dict:
+    return results.load(FIXTURES / "results-v1.json")
+
+
+def test_fixture_is_reproducible(doc):
+    assert fixture_document() == doc
+
+
+def test_markdown_matches_the_golden_file(doc):
+    names = {f"{c['claim_id']}-{c['tier']}": f"{c['claim_id']}-{c['tier']}.png" for c in doc["claims"]}
+    assert markdown.render(doc, names) == (FIXTURES / "report-golden.md").read_text()
+
+
+def test_summary_table_comes_first_and_images_are_relative(doc):
+    text = markdown.render(doc, {"noise-channels-fast": "noise-channels-fast.png"})
+    assert text.index("| claim") < text.index("## noise-channels")
+    assert "](noise-channels-fast.png)" in text and "](/" not in text
+
+
+def test_figures_are_written_and_not_empty(tmp_path, doc):
+    for claim in doc["claims"]:
+        path = figures.plot_claim(claim, tmp_path)
+        assert path.stat().st_size > 10_000
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_figure_panels_follow_the_measured_metrics(doc):
+    assert figures.claim_keys(doc["claims"][0]) == ["val_accuracy"]
+    assert figures.claim_keys(doc["claims"][1]) == ["val_loss"]
+
+
+@pytest.mark.parametrize("breakage", ["version", "verdict", "missing", "type"])
+def test_schema_validation_rejects_broken_documents(doc, breakage):
+    bad = copy.deepcopy(doc)
+    if breakage == "version":
+        bad["schema_version"] = 99
+    elif breakage == "verdict":
+        bad["claims"][0]["verdict"] = "maybe"
+    elif breakage == "missing":
+        del bad["claims"][0]["parts"][0]["p"]
+    else:
+        bad["claims"][0]["seeds"] = "ten"
+    with pytest.raises(results.SchemaError):
+        results.validate(bad)
+
+
+def test_report_folder_latest_pointer_and_history(tmp_path):
+    from fml_bench.claims import evaluate, get_claim
+    from tests.test_claims_can_fail import LEVEL, full_world
+
+    world = full_world()
+    claim = get_claim("more-data")
+    result = evaluate(claim, "fast", {n: world[n] for n in claim.experiments()}, LEVEL)
+    folder, regressions = write_run_report([result], tmp_path, run_id="run1")
+    assert regressions == []
+    assert {p.name for p in folder.iterdir()} >= {"report.md", "results.json", "more-data-fast.png"}
+    assert (tmp_path / "latest").resolve() == folder.resolve()
+    results.load(folder)  # valid against the schema
+    write_run_report([result], tmp_path, run_id="run2")
+    assert (tmp_path / "latest").resolve().name == "run2"
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    assert [json.loads(x)["run_id"] for x in lines] == ["run1", "run2"]
+
+
+def _bench(name: str, median: float, data=None) -> dict:
+    return {"name": name, "fullname": f"benchmarks/timing::{name}", "stats": {"median": median, "data": data}}
+
+
+def test_unchanged_run_reports_nothing(doc):
+    comparison = compare.compare(doc, copy.deepcopy(doc))
+    assert comparison.findings == []
+    assert "No verdict flipped" in compare.render(comparison)
+
+
+def test_a_flip_is_a_regression(doc):
+    current = copy.deepcopy(doc)
+    current["claims"][0]["verdict"] = "fail"
+    comparison = compare.compare(doc, current)
+    assert [f.kind for f in comparison.findings] == ["flip"]
+    assert comparison.regressions and "pass -> fail" in comparison.findings[0].detail
+
+
+def test_a_drift_beyond_seed_variation_is_found(doc):
+    current = copy.deepcopy(doc)
+    part = current["claims"][0]["parts"][0]
+    part["values_a"] = [v - 0.02 for v in part["values_a"]]
+    kinds = [f.kind for f in compare.compare(doc, current).findings]
+    assert kinds == ["drift"]
+
+
+def test_a_slowdown_is_a_regression_and_noise_is_not(doc):
+    base, cur = copy.deepcopy(doc), copy.deepcopy(doc)
+    base["benchmarks"] = {"benchmarks": [_bench("fit", 1.0, [1.0, 1.01, 0.99] * 5), _bench("noisy", 1.0)]}
+    cur["benchmarks"] = {"benchmarks": [_bench("fit", 1.5, [1.5, 1.52, 1.49] * 5), _bench("noisy", 1.1)]}
+    comparison = compare.compare(base, cur)
+    assert [(f.kind, f.subject) for f in comparison.findings] == [("slowdown", "fit")]
+    assert comparison.regressions
+
+
+def test_regenerating_from_results_json(tmp_path, doc):
+    (tmp_path / "results.json").write_text(json.dumps(doc))
+    render_folder(tmp_path, doc)
+    assert Path(tmp_path / "report.md").read_text().startswith("# fml-bench report")

@@ -1,0 +1,119 @@
+"""Calibration of the statistics on synthetic data with known truth: under a null the pass
+rate stays within alpha (allowing binomial error); at the planned seeds and the book's effect
+sizes the power is at least 0.95."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from fml_bench import stats
+from fml_bench.claims import CLAIMS
+
+SIMS = 2000
+
+
+def binomial_upper(alpha: float, sims: int = SIMS) -> float:
+    """Largest rejection rate compatible with a true rate of alpha (one-sided 99.9%)."""
+    return sps.binom.ppf(0.999, sims, alpha) / sims
+
+
+@pytest.mark.parametrize("n", [5, 10])
+def test_paired_t_keeps_alpha_under_the_null(n):
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(0, 1, (SIMS, n)), rng.normal(0, 1, (SIMS, n))
+    rejections = np.mean([stats.paired_t(x, y).p < 0.05 for x, y in zip(a, b)])
+    assert rejections <= binomial_upper(0.05)
+
+
+def test_one_sample_t_keeps_alpha_at_the_boundary():
+    rng = np.random.default_rng(2)
+    rejections = np.mean([stats.one_sample_t(x, 0.5, "less").p < 0.05 for x in rng.normal(0.5, 0.1, (SIMS, 5))])
+    assert rejections <= binomial_upper(0.05)
+
+
+def test_tost_keeps_alpha_at_the_margin():
+    rng = np.random.default_rng(3)
+    # true mean exactly on the edge of the band: equivalence is false
+    rejections = np.mean([stats.tost_one_sample(x, 0.1, 0.03).p < 0.05 for x in rng.normal(0.13, 0.02, (SIMS, 10))])
+    assert rejections <= binomial_upper(0.05)
+
+
+def test_spread_test_keeps_alpha_with_equal_variances():
+    rng = np.random.default_rng(4)
+    a, b = rng.normal(0, 1, (SIMS, 8)), rng.normal(0, 1, (SIMS, 8))
+    rejections = np.mean([stats.spread_test(x, y).p < 0.05 for x, y in zip(a, b)])
+    assert rejections <= binomial_upper(0.05)
+
+
+def test_two_stage_design_keeps_alpha():
+    design = stats.TwoStageDesign(n1=5, n2=10, alpha=0.05)
+    rng = np.random.default_rng(5)
+    false_passes = 0
+    for _ in range(SIMS):
+        d = rng.normal(0, 1, 10)
+        first = stats.one_sample_t(d[:5]).p < design.level(5)
+        second = stats.one_sample_t(d).p < design.level(10)
+        false_passes += first or second
+    assert false_passes / SIMS <= binomial_upper(0.05)
+    assert design.alpha1 + design.alpha2 == pytest.approx(0.05)
+
+
+def test_power_formula_matches_simulation():
+    rng = np.random.default_rng(6)
+    d, n, alpha = 1.5, 8, 0.01
+    simulated = np.mean([stats.one_sample_t(x).p < alpha for x in rng.normal(d, 1, (SIMS, n))])
+    assert stats.power_paired_t(d, n, alpha) == pytest.approx(simulated, abs=0.03)
+
+
+# Standardised effects (mean / sd of the per-seed difference) measured in the fast-tier pilot
+# (3 seeds each, PILOTS.md): noise channels 0.039/0.005, lr 0.62/0.07, random-labels TOST 0.028/0.009.
+PILOT_EFFECTS = {"noise-channels": 7.8, "lr-too-high": 8.9, "random-labels": 3.1}
+
+
+@pytest.mark.parametrize("claim_id,effect", PILOT_EFFECTS.items())
+def test_planned_seeds_have_power_at_the_pilot_effect(claim_id, effect):
+    claim = next(c for c in CLAIMS if c.id == claim_id)
+    design = stats.TwoStageDesign(*claim.seeds["fast"], alpha=0.05 / len(CLAIMS))
+    assert stats.power_paired_t(effect, design.n2, design.alpha2) >= 0.95
+
+
+def test_power_is_sized_by_seeds_for_power():
+    n = stats.seeds_for_power(2.0, alpha=0.01, power=0.95)
+    assert stats.power_paired_t(2.0, n, 0.01) >= 0.95 > stats.power_paired_t(2.0, n - 1, 0.01)
+
+
+def test_design_md_power_figures():
+    # DESIGN.md: paired, 5 seeds, d=2, one-sided alpha 0.01: 0.73; 8 seeds: 0.98
+    assert stats.power_paired_t(2.0, 5, 0.01) == pytest.approx(0.73, abs=0.02)
+    assert stats.power_paired_t(2.0, 8, 0.01) == pytest.approx(0.98, abs=0.02)
+
+
+def test_holm_matches_the_textbook_example():
+    adjusted = stats.holm([0.01, 0.04, 0.03, 0.005])
+    np.testing.assert_allclose(adjusted, [0.03, 0.06, 0.06, 0.02])
+
+
+def test_effect_sizes_and_descriptions():
+    a, b = np.array([3.0, 4, 5, 6]), np.array([1.0, 2, 3, 4])
+    assert stats.prob_improvement(a, b) == pytest.approx(14 / 16)
+    assert stats.prob_improvement(a, a) == 0.5
+    assert stats.iqm([1, 2, 3, 4, 100, -100, 2.5, 3.5]) == pytest.approx(np.mean([2, 2.5, 3, 3.5]))
+    assert np.isinf(stats.cohens_d_paired(a, b))
+    low, high = stats.bootstrap_ci(np.arange(20.0))
+    assert low < 9.5 < high
+
+
+def test_degenerate_samples_use_the_sign_test():
+    res = stats.one_sample_t(np.zeros(5), 0.01, "less")
+    assert res.p == pytest.approx(0.5**5)
+    assert stats.one_sample_t(np.zeros(5), -0.01, "less").p == 1.0
+
+
+def test_rank_tests_floor_at_two_to_the_minus_n():
+    a, b = np.arange(5.0) + 10, np.arange(5.0)
+    assert stats.wilcoxon_p(a, b) == pytest.approx(2**-5)
+    assert stats.permutation_paired_p(a, b) == pytest.approx(2**-5)
+    assert stats.mann_whitney_p(a, b) < 0.01
+    assert stats.welch_t(a, b).p < 1e-4
