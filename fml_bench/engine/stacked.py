@@ -1,0 +1,267 @@
+"""The stacked engine: S seeds of one spec trained at once in one TensorFlow graph.
+
+Every Dense kernel and bias carries a leading seed axis; one training step gathers each
+seed's own mini-batch (its own shuffle order each epoch), runs the S models as batched
+matmuls, and minimises the sum of the per-seed losses, so each seed's gradient is exactly
+that of an independent run. Each seed starts from the weights the reference engine would
+give it (the same `seed_everything` and keras builder), uses keras' own optimizer (applied
+elementwise, so stacking changes nothing), keras' own regularizers per seed slice, its own
+dropout masks, and keras' `validation_split` and metric-averaging rules. Early stopping is
+applied per seed afterwards with keras' rule (patience, restore best weights).
+
+Specs that need a protocol other than "holdout" (K-fold) run on the reference engine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from fml_bench.engine import reference
+from fml_bench.env import manifest
+from fml_bench.experiments import ExperimentSpec
+from fml_bench.inputs import holdout_split_index, prepare
+from fml_bench.models import build
+from fml_bench.records import RunRecord
+from fml_bench.seeding import seed_everything
+
+ENGINE_NAME = "stacked"
+EVAL_CHUNK = 8192  # validation rows per call, summed over seeds
+
+
+@dataclass
+class _Dense:
+    kernel: keras.Variable  # (S, fan_in, units)
+    bias: keras.Variable  # (S, units)
+    activation: object
+    regularizer: object | None
+
+
+@dataclass
+class _Dropout:
+    rate: float
+
+
+def initial_models(spec: ExperimentSpec, seeds: Sequence[int], input_dim: int) -> list[keras.Model]:
+    """The per-seed keras models as the reference engine would initialise them."""
+    models = []
+    for seed in seeds:
+        seed_everything(seed)
+        model = build(spec.model)
+        model.build((None, input_dim))
+        models.append(model)
+    return models
+
+
+class StackedNet:
+    """S copies of a Dense/Dropout keras Sequential with weights stacked on axis 0."""
+
+    def __init__(self, models: list[keras.Model]):
+        self.seeds = len(models)
+        self.layers: list[_Dense | _Dropout] = []
+        for i, layer in enumerate(models[0].layers):
+            if isinstance(layer, keras.layers.Dense):
+                kernel = np.stack([m.layers[i].kernel.numpy() for m in models])
+                bias = np.stack([m.layers[i].bias.numpy() for m in models])
+                self.layers.append(_Dense(keras.Variable(kernel), keras.Variable(bias),
+                                          layer.activation, layer.kernel_regularizer))
+            elif isinstance(layer, keras.layers.Dropout):
+                self.layers.append(_Dropout(layer.rate))
+            else:
+                raise NotImplementedError(f"the stacked engine has no rule for {type(layer).__name__}")
+
+    @property
+    def variables(self) -> list[keras.Variable]:
+        return [v for layer in self.layers if isinstance(layer, _Dense) for v in (layer.kernel, layer.bias)]
+
+    def __call__(self, x, training: bool, dropout_seed=None):
+        """x: (S, B, fan_in) -> outputs (S, B, units)."""
+        h = x
+        for index, layer in enumerate(self.layers):
+            if isinstance(layer, _Dense):
+                h = layer.activation(tf.einsum("sbi,sio->sbo", h, layer.kernel.value) + layer.bias.value[:, None, :])
+            elif training:
+                keep = tf.random.stateless_uniform(tf.shape(h), seed=dropout_seed + index) >= layer.rate
+                h = tf.where(keep, h / (1.0 - layer.rate), tf.zeros_like(h))
+        return h
+
+    def regularization(self):
+        """Per-seed sum of the layers' regularization losses, shape (S,)."""
+        total = tf.zeros((self.seeds,))
+        for layer in self.layers:
+            if isinstance(layer, _Dense) and layer.regularizer is not None:
+                total += tf.stack([layer.regularizer(layer.kernel.value[s]) for s in range(self.seeds)])
+        return total
+
+
+def _loss_and_hits(spec: ExperimentSpec, y, probs):
+    """Per-sample loss (S, B) and correct predictions (S, B) with keras' own functions."""
+    if spec.loss == "binary_crossentropy":
+        yt = tf.cast(y, probs.dtype)[..., None]
+        loss = keras.losses.binary_crossentropy(yt, probs)
+        hits = tf.cast(tf.cast(probs[..., 0] > 0.5, yt.dtype) == yt[..., 0], tf.float32)
+    else:
+        loss = keras.losses.sparse_categorical_crossentropy(y, probs)
+        hits = tf.cast(tf.argmax(probs, axis=-1, output_type=tf.int64) == tf.cast(y, tf.int64), tf.float32)
+    return loss, hits
+
+
+class StackedTrainer:
+    """Trains a StackedNet on per-seed (or shared) arrays with keras' fit semantics."""
+
+    def __init__(self, spec: ExperimentSpec, net: StackedNet, x_train, y_train, x_val, y_val,
+                 jit_compile: bool = True):
+        self.spec, self.net = spec, net
+        self.x_train, self.y_train = tf.constant(x_train), tf.constant(y_train)
+        self.x_val, self.y_val = tf.constant(x_val), tf.constant(y_val)
+        self.per_seed_x = len(x_train.shape) == 3
+        self.per_seed_y = len(y_train.shape) == 2
+        self.optimizer = reference.compile_model(spec).optimizer
+        self.optimizer.build(net.variables)
+        self._train_step = tf.function(self._train_step_impl, jit_compile=jit_compile, reduce_retracing=True)
+        self._eval_step = tf.function(self._eval_step_impl, jit_compile=jit_compile, reduce_retracing=True)
+        self._train_steps = tf.function(self._train_steps_impl, jit_compile=jit_compile, reduce_retracing=True)
+
+    def _gather(self, x, per_seed: bool, idx):
+        return tf.gather(x, idx, batch_dims=1) if per_seed else tf.gather(x, idx)
+
+    def _train_step_impl(self, idx, dropout_seed):
+        xb = self._gather(self.x_train, self.per_seed_x, idx)
+        yb = self._gather(self.y_train, self.per_seed_y, idx)
+        with tf.GradientTape() as tape:
+            probs = self.net(xb, training=True, dropout_seed=dropout_seed)
+            loss, hits = _loss_and_hits(self.spec, yb, probs)
+            per_seed = tf.reduce_mean(loss, axis=1) + self.net.regularization()
+            total = tf.reduce_sum(per_seed)
+        grads = tape.gradient(total, [v.value for v in self.net.variables])
+        self.optimizer.apply(grads, self.net.variables)
+        return per_seed, tf.reduce_sum(hits, axis=1)
+
+    def _train_steps_impl(self, batches, dropout_seed):
+        """All full batches of an epoch in one compiled loop; batches: (steps, S, B)."""
+        seeds = self.net.seeds
+
+        def body(step, loss_sum, hit_sum):
+            loss, hits = self._train_step_impl(batches[step], dropout_seed + tf.stack([0, step * 7]))
+            return step + 1, loss_sum + loss, hit_sum + hits
+
+        _, loss_sum, hit_sum = tf.while_loop(
+            lambda step, *_: step < tf.shape(batches)[0], body,
+            (tf.constant(0), tf.zeros(seeds), tf.zeros(seeds)),
+        )
+        return loss_sum, hit_sum
+
+    def _eval_step_impl(self, xb, yb):
+        if not self.per_seed_x:
+            xb = tf.repeat(xb, self.net.seeds, axis=0)
+        if not self.per_seed_y:
+            yb = tf.repeat(yb, self.net.seeds, axis=0)
+        probs = self.net(xb, training=False)
+        loss, hits = _loss_and_hits(self.spec, yb, probs)
+        return tf.reduce_sum(loss, axis=1), tf.reduce_sum(hits, axis=1)
+
+    def evaluate(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-seed validation loss (regularization included, as keras) and accuracy."""
+        n = int(self.y_val.shape[-1])
+        loss_sum = np.zeros(self.net.seeds)
+        hit_sum = np.zeros(self.net.seeds)
+        chunk = max(self.spec.batch_size, EVAL_CHUNK // self.net.seeds)  # sums are order-free
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            xb = self.x_val[..., start:stop, :] if self.per_seed_x else self.x_val[None, start:stop]
+            yb = self.y_val[..., start:stop] if self.per_seed_y else self.y_val[None, start:stop]
+            loss, hits = self._eval_step(xb, yb)
+            loss_sum += loss.numpy()
+            hit_sum += hits.numpy()
+        return loss_sum / n + self.net.regularization().numpy(), hit_sum / n
+
+    def fit(self, seeds: Sequence[int], shuffle: bool = True):
+        """Train all epochs; returns per-seed histories {key: (S, epochs)} and epoch times."""
+        n = int(self.y_train.shape[-1])
+        b = self.spec.batch_size
+        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        seconds = []
+        orders = [np.random.default_rng([s, 0x5eed]) for s in seeds]
+        for epoch in range(self.spec.epochs):
+            start = time.perf_counter()
+            perm = np.stack([rng.permutation(n) if shuffle else np.arange(n) for rng in orders]).astype(np.int32)
+            full = n // b
+            dropout_seed = tf.constant([seeds[0], epoch * 100_003], tf.int32)
+            batches = perm[:, : full * b].reshape(len(seeds), full, b).transpose(1, 0, 2)
+            loss_sum, hit_sum = self._train_steps(tf.constant(batches), dropout_seed)
+            loss_sum = loss_sum * b  # keras weights each batch's loss by its size
+            if n % b:
+                loss, hits = self._train_step(tf.constant(perm[:, full * b :]), dropout_seed + [0, full * 7])
+                loss_sum += loss * (n % b)
+                hit_sum += hits
+            val_loss, val_acc = self.evaluate()
+            history["loss"].append(loss_sum.numpy() / n)
+            history["accuracy"].append(hit_sum.numpy() / n)
+            history["val_loss"].append(val_loss)
+            history["val_accuracy"].append(val_acc)
+            seconds.append(time.perf_counter() - start)
+        return {k: np.stack(v, axis=1) for k, v in history.items()}, seconds
+
+
+def early_stopping_epochs(val_loss: np.ndarray, patience: int) -> tuple[int, int]:
+    """Keras' EarlyStopping(val_loss, patience, restore_best_weights) on one curve:
+    (epochs run, best epoch index)."""
+    best, best_epoch, wait = np.inf, 0, 0
+    for epoch, current in enumerate(val_loss):
+        wait += 1
+        if current < best:
+            best, best_epoch, wait = current, epoch, 0
+            continue
+        if wait >= patience and epoch > 0:
+            return epoch + 1, best_epoch
+    return len(val_loss), best_epoch
+
+
+def _stack_data(spec: ExperimentSpec, seeds: Sequence[int]):
+    """Per-seed inputs, shared when the recipe does not depend on the seed."""
+    pairs = [prepare(spec, s) for s in seeds]
+    xs, ys = [p[0] for p in pairs], [p[1] for p in pairs]
+    shared_x = all(x is xs[0] or np.array_equal(x, xs[0]) for x in xs[1:])
+    shared_y = all(np.array_equal(y, ys[0]) for y in ys[1:])
+    x = xs[0] if shared_x else np.stack(xs)
+    y = ys[0] if shared_y else np.stack(ys)
+    return x, y
+
+
+def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
+              jit_compile: bool = True) -> list[RunRecord]:
+    """Train `spec` for all `seeds` at once; one record per seed."""
+    if spec.protocol != "holdout":
+        return reference.run_seeds(spec, seeds)
+    start = time.perf_counter()
+    seeds = list(seeds)
+    x, y = _stack_data(spec, seeds)
+    n = y.shape[-1]
+    cut = holdout_split_index(n, spec.validation_split)
+    x_train, x_val = x[..., :cut, :], x[..., cut:, :]
+    y_train, y_val = y[..., :cut], y[..., cut:]
+    net = StackedNet(initial_models(spec, seeds, x.shape[-1]))
+    trainer = StackedTrainer(spec, net, x_train, y_train, x_val, y_val, jit_compile=jit_compile)
+    history, seconds = trainer.fit(seeds, shuffle=shuffle)
+    wall = (time.perf_counter() - start) / len(seeds)
+    records = []
+    for i, seed in enumerate(seeds):
+        curves = {k: v[i].tolist() for k, v in history.items()}
+        val_labels = y_val[i] if y_val.ndim == 2 else y_val
+        extra = {"majority_baseline": reference.majority_baseline(val_labels)}
+        if spec.early_stopping_patience is not None:
+            ran, best = early_stopping_epochs(history["val_loss"][i], spec.early_stopping_patience)
+            curves = {k: v[:ran] for k, v in curves.items()}
+            extra.update(restored_val_loss=float(history["val_loss"][i][best]),
+                         restored_val_accuracy=float(history["val_accuracy"][i][best]), epochs_run=float(ran))
+        records.append(RunRecord(
+            spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
+            epoch_seconds=[s / len(seeds) for s in seconds][: len(curves["loss"])], wall_seconds=wall,
+            env={**manifest(), "stacked_seeds": str(len(seeds)), "xla": str(jit_compile)}, extra=extra,
+        ))
+    return records
