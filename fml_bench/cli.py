@@ -64,7 +64,7 @@ def cmd_run(args) -> int:
 
     spec = get_spec(args.experiment, args.tier)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    records = run_experiment(spec, seeds, _store(args), args.engine, _progress_printer(len(seeds)))
+    records = run_experiment(spec, seeds, _store(args), args.engine or "reference", _progress_printer(len(seeds)))
     _print_histories(records)
     return 0
 
@@ -83,9 +83,9 @@ def cmd_show(args) -> int:
     from fml_bench.experiments import get_spec
 
     spec = get_spec(args.experiment, args.tier)
-    records = _store(args).records(spec, args.engine)
+    records = _store(args).records(spec, args.engine or "reference")
     if not records:
-        print(f"no stored runs of {spec.name} ({args.tier or 'default'} tier, {args.engine} engine) in "
+        print(f"no stored runs of {spec.name} ({args.tier or 'default'} tier, {args.engine or 'reference'} engine) in "
               f"{_store(args).root}; run `fml-bench run {spec.name}` first")
         return 1
     _print_histories(records)
@@ -99,7 +99,7 @@ def cmd_check(args) -> int:
     from fml_bench.tiers import get_tier
 
     claims = [get_claim(c) for c in args.claims] if args.claims else list(CLAIMS)
-    config = SuiteConfig(tier=get_tier(args.tier), store=_store(args), engine=args.engine, alpha=args.alpha,
+    config = SuiteConfig(tier=get_tier(args.tier), store=_store(args), engine_override=args.engine, alpha=args.alpha,
                          seeds=(args.seeds, args.seeds) if args.seeds else None)
     results = []
     for claim in claims:
@@ -143,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def tiered(p):
         p.add_argument("--tier", choices=["fast", "book"], default=None, help="scale tier (default: fast)")
-        p.add_argument("--engine", choices=["reference", "stacked"], default="reference")
+        p.add_argument("--engine", choices=["reference", "stacked"], default=None,
+                       help="training engine (default: the tier's; run/show: reference)")
 
     p = sub.add_parser("list", help="list experiments and claims")
     p.add_argument("--tier", choices=["fast", "book"], default=None)

@@ -24,10 +24,14 @@ class SuiteConfig:
 
     tier: Tier
     store: RunStore
-    engine: str = "reference"
+    engine_override: str | None = None
     alpha: float = 0.05
     seeds: tuple[int, int] | None = None
     base_seed: int = 0
+
+    @property
+    def engine(self) -> str:
+        return self.engine_override or self.tier.engine
 
     def design(self, claim: Claim) -> TwoStageDesign:
         n1, n2 = self.seeds or claim.seeds[self.tier.name]

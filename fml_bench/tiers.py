@@ -20,6 +20,9 @@ class Tier:
     mnist_batch_size / imdb_batch_size: None keeps the book's; a smaller tier shrinks the batch
     so that an epoch keeps roughly the book's number of gradient steps (the chapter's
     overfitting curves are functions of steps taken, not of epochs).
+    engine: the default engine. The book tier runs the notebook's own loop (`reference`),
+    so that a nightly exercises keras' fit; the fast tier runs `stacked`, whose equivalence
+    with it is tested in `benchmarks/test_engine_equivalence.py`.
     """
 
     name: str
@@ -29,6 +32,7 @@ class Tier:
     description: str
     mnist_batch_size: int | None = None
     imdb_batch_size: int | None = None
+    engine: str = "reference"
 
 
 TIERS = {
@@ -41,6 +45,7 @@ TIERS = {
         "epoch, book 375), 4,000 IMDB reviews (batch 80: 30 steps an epoch, as the book)",
         mnist_batch_size=32,
         imdb_batch_size=80,
+        engine="stacked",
     ),
     "book": Tier(
         name="book",

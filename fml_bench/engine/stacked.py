@@ -9,7 +9,7 @@ elementwise, so stacking changes nothing), keras' own regularizers per seed slic
 dropout masks, and keras' `validation_split` and metric-averaging rules. Early stopping is
 applied per seed afterwards with keras' rule (patience, restore best weights).
 
-Specs that need a protocol other than "holdout" (K-fold) run on the reference engine.
+K-fold protocols stack every (seed, fold) model as one slot.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class _Dense:
 
 @dataclass
 class _Dropout:
-    rate: float
+    layer: keras.layers.Dropout  # keras' own layer: elementwise masks, independent per seed
 
 
 def initial_models(spec: ExperimentSpec, seeds: Sequence[int], input_dim: int) -> list[keras.Model]:
@@ -71,7 +71,7 @@ class StackedNet:
                 self.layers.append(_Dense(keras.Variable(kernel), keras.Variable(bias),
                                           layer.activation, layer.kernel_regularizer))
             elif isinstance(layer, keras.layers.Dropout):
-                self.layers.append(_Dropout(layer.rate))
+                self.layers.append(_Dropout(layer))
             else:
                 raise NotImplementedError(f"the stacked engine has no rule for {type(layer).__name__}")
 
@@ -79,15 +79,15 @@ class StackedNet:
     def variables(self) -> list[keras.Variable]:
         return [v for layer in self.layers if isinstance(layer, _Dense) for v in (layer.kernel, layer.bias)]
 
-    def __call__(self, x, training: bool, dropout_seed=None):
-        """x: (S, B, fan_in) -> outputs (S, B, units)."""
+    def __call__(self, x, training: bool):
+        """x: (S, B, fan_in), or (B, fan_in) shared by all seeds -> outputs (S, B, units)."""
         h = x
-        for index, layer in enumerate(self.layers):
+        for layer in self.layers:
             if isinstance(layer, _Dense):
-                h = layer.activation(tf.einsum("sbi,sio->sbo", h, layer.kernel.value) + layer.bias.value[:, None, :])
-            elif training:
-                keep = tf.random.stateless_uniform(tf.shape(h), seed=dropout_seed + index) >= layer.rate
-                h = tf.where(keep, h / (1.0 - layer.rate), tf.zeros_like(h))
+                pattern = "bi,sio->sbo" if len(h.shape) == 2 else "sbi,sio->sbo"
+                h = layer.activation(tf.einsum(pattern, h, layer.kernel.value) + layer.bias.value[:, None, :])
+            else:
+                h = layer.layer(h, training=training)
         return h
 
     def regularization(self):
@@ -130,11 +130,11 @@ class StackedTrainer:
     def _gather(self, x, per_seed: bool, idx):
         return tf.gather(x, idx, batch_dims=1) if per_seed else tf.gather(x, idx)
 
-    def _train_step_impl(self, idx, dropout_seed):
+    def _train_step_impl(self, idx):
         xb = self._gather(self.x_train, self.per_seed_x, idx)
         yb = self._gather(self.y_train, self.per_seed_y, idx)
         with tf.GradientTape() as tape:
-            probs = self.net(xb, training=True, dropout_seed=dropout_seed)
+            probs = self.net(xb, training=True)
             loss, hits = _loss_and_hits(self.spec, yb, probs)
             per_seed = tf.reduce_mean(loss, axis=1) + self.net.regularization()
             total = tf.reduce_sum(per_seed)
@@ -142,12 +142,12 @@ class StackedTrainer:
         self.optimizer.apply(grads, self.net.variables)
         return per_seed, tf.reduce_sum(hits, axis=1)
 
-    def _train_steps_impl(self, batches, dropout_seed):
+    def _train_steps_impl(self, batches):
         """All full batches of an epoch in one compiled loop; batches: (steps, S, B)."""
         seeds = self.net.seeds
 
         def body(step, loss_sum, hit_sum):
-            loss, hits = self._train_step_impl(batches[step], dropout_seed + tf.stack([0, step * 7]))
+            loss, hits = self._train_step_impl(batches[step])
             return step + 1, loss_sum + loss, hit_sum + hits
 
         _, loss_sum, hit_sum = tf.while_loop(
@@ -157,8 +157,6 @@ class StackedTrainer:
         return loss_sum, hit_sum
 
     def _eval_step_impl(self, xb, yb):
-        if not self.per_seed_x:
-            xb = tf.repeat(xb, self.net.seeds, axis=0)
         if not self.per_seed_y:
             yb = tf.repeat(yb, self.net.seeds, axis=0)
         probs = self.net(xb, training=False)
@@ -173,7 +171,7 @@ class StackedTrainer:
         chunk = max(self.spec.batch_size, EVAL_CHUNK // self.net.seeds)  # sums are order-free
         for start in range(0, n, chunk):
             stop = min(n, start + chunk)
-            xb = self.x_val[..., start:stop, :] if self.per_seed_x else self.x_val[None, start:stop]
+            xb = self.x_val[..., start:stop, :]
             yb = self.y_val[..., start:stop] if self.per_seed_y else self.y_val[None, start:stop]
             loss, hits = self._eval_step(xb, yb)
             loss_sum += loss.numpy()
@@ -187,16 +185,15 @@ class StackedTrainer:
         history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
         seconds = []
         orders = [np.random.default_rng([s, 0x5eed]) for s in seeds]
-        for epoch in range(self.spec.epochs):
+        for _ in range(self.spec.epochs):
             start = time.perf_counter()
             perm = np.stack([rng.permutation(n) if shuffle else np.arange(n) for rng in orders]).astype(np.int32)
             full = n // b
-            dropout_seed = tf.constant([seeds[0], epoch * 100_003], tf.int32)
             batches = perm[:, : full * b].reshape(len(seeds), full, b).transpose(1, 0, 2)
-            loss_sum, hit_sum = self._train_steps(tf.constant(batches), dropout_seed)
+            loss_sum, hit_sum = self._train_steps(tf.constant(batches))
             loss_sum = loss_sum * b  # keras weights each batch's loss by its size
             if n % b:
-                loss, hits = self._train_step(tf.constant(perm[:, full * b :]), dropout_seed + [0, full * 7])
+                loss, hits = self._train_step(tf.constant(perm[:, full * b :]))
                 loss_sum += loss * (n % b)
                 hit_sum += hits
             val_loss, val_acc = self.evaluate()
@@ -237,7 +234,7 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
               jit_compile: bool = True) -> list[RunRecord]:
     """Train `spec` for all `seeds` at once; one record per seed."""
     if spec.protocol != "holdout":
-        return reference.run_seeds(spec, seeds)
+        return _cross_validate(spec, list(seeds), jit_compile)
     start = time.perf_counter()
     seeds = list(seeds)
     x, y = _stack_data(spec, seeds)
@@ -263,5 +260,47 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
             spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
             epoch_seconds=[s / len(seeds) for s in seconds][: len(curves["loss"])], wall_seconds=wall,
             env={**manifest(), "stacked_seeds": str(len(seeds)), "xla": str(jit_compile)}, extra=extra,
+        ))
+    return records
+
+
+def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -> list[RunRecord]:
+    """K-fold protocols: every (seed, fold) model is one slot of the stack.
+
+    Folds of unequal size cannot share a stack; such specs run on the reference engine.
+    """
+    start = time.perf_counter()
+    x_tr, y_tr, x_va, y_va, models, slots, owner = [], [], [], [], [], [], []
+    for seed in seeds:
+        x, y = prepare(spec, seed)
+        seed_everything(seed)
+        for k, held_out in enumerate(reference.validation_folds(len(y), spec, seed)):
+            mask = np.zeros(len(y), bool)
+            mask[held_out] = True
+            x_tr.append(x[~mask])
+            y_tr.append(y[~mask])
+            x_va.append(x[mask])
+            y_va.append(y[mask])
+            model = build(spec.model)
+            model.build((None, x.shape[-1]))
+            models.append(model)
+            slots.append(seed * 1000 + k)
+            owner.append(seed)
+    if len({len(v) for v in y_va}) != 1:
+        return reference.run_seeds(spec, seeds)
+    trainer = StackedTrainer(spec, StackedNet(models), np.stack(x_tr), np.stack(y_tr), np.stack(x_va),
+                             np.stack(y_va), jit_compile=jit_compile)
+    history, seconds = trainer.fit(slots)
+    wall = (time.perf_counter() - start) / len(seeds)
+    records = []
+    for seed in seeds:
+        rows = [i for i, o in enumerate(owner) if o == seed]
+        curves = {k: v[rows].mean(axis=0).tolist() for k, v in history.items()}
+        extra = dict(estimate_val_accuracy=float(history["val_accuracy"][rows, -1].mean()),
+                     estimate_val_loss=float(history["val_loss"][rows, -1].mean()), models_trained=float(len(rows)))
+        records.append(RunRecord(
+            spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
+            epoch_seconds=[s / len(seeds) for s in seconds], wall_seconds=wall,
+            env={**manifest(), "stacked_seeds": str(len(slots)), "xla": str(jit_compile)}, extra=extra,
         ))
     return records

@@ -1,0 +1,43 @@
+"""The stacked engine gives the same distributions as the book's loop (the reference engine).
+
+For representative fast-tier experiments, each claim metric is compared across engines with a
+Welch TOST: equivalence within the stated margin at alpha 0.05 over independent seeds. The
+runs land in the same store as the claims', so the stacked ones are reused by the claims.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fml_bench import stats
+from fml_bench.experiments import get_spec
+from fml_bench.metrics import best, late_mean, rise_after_min
+from fml_bench.runner import run_experiment
+
+SEEDS = list(range(6))
+# (experiment, metric, margin): margins are a fraction of the claims' effects (e.g. the
+# dropout claim's effect on late val_loss is about 0.25; its margin here is 0.05).
+CHECKS = {
+    "mnist-96-96": [(best("val_loss"), 0.02), (best("val_accuracy"), 0.01), (rise_after_min(), 0.05)],
+    "imdb-16-16-dropout": [(late_mean("val_loss"), 0.05), (best("val_loss"), 0.03)],
+}
+
+
+@pytest.mark.parametrize("experiment", CHECKS)
+def test_stacked_engine_matches_reference_distribution(experiment, run_store):
+    spec = get_spec(experiment, "fast")
+    ref = run_experiment(spec, SEEDS, run_store, "reference")
+    fast = run_experiment(spec, SEEDS, run_store, "stacked")
+    failures = []
+    for metric, margin in CHECKS[experiment]:
+        a = np.array([metric(r) for r in fast])
+        b = np.array([metric(r) for r in ref])
+        res = stats.tost_two_sample(a, b, margin)
+        line = (f"{experiment} {metric.name}: stacked {a.mean():.4f} vs reference {b.mean():.4f}, "
+                f"difference {res.estimate:+.4f} [{res.ci_low:+.4f}, {res.ci_high:+.4f}], TOST p={res.p:.3g} "
+                f"(margin {margin})")
+        print(line)
+        if res.p >= 0.05:
+            failures.append(line)
+    assert not failures, "not shown equivalent:\n" + "\n".join(failures)
