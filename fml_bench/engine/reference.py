@@ -1,4 +1,6 @@
-"""The reference engine: one `model.fit` per seed, exactly as the book's notebook runs it."""
+"""The reference engine: one `model.fit` per seed, as the book's notebook runs it: the same
+model, compile and fit arguments, keras' trailing validation split, a fresh shuffle of the
+training rows every epoch (done by a seeded tf.data pipeline, see `shuffled_batches`)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from collections.abc import Sequence
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
@@ -43,7 +46,27 @@ def compile_model(spec: ExperimentSpec) -> keras.Model:
     return model
 
 
-def _fit(spec: ExperimentSpec, x, y, validation_data=None, validation_split=0.0):
+def shuffled_batches(x, y, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Training batches in a fresh seeded order every epoch, as keras' array adapter builds them
+    (a permutation of indices, batched, gathered from the arrays).
+
+    Why not `fit(x, y, shuffle=True)`: after `keras.utils.set_random_seed`, Keras 3 (seen with
+    3.15 on TF 2.21) replays the first epoch's order in every epoch, while the book's unseeded
+    notebook reshuffles. `benchmarks/test_framework.py` tracks that behaviour.
+    """
+    n = len(y)
+    order = tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True).batch(batch_size)
+    arrays = tf.data.Dataset.from_tensors((x, y)).repeat()
+    return tf.data.Dataset.zip((order, arrays)).map(
+        lambda idx, d: (tf.gather(d[0], idx), tf.gather(d[1], idx)), num_parallel_calls=tf.data.AUTOTUNE
+    ).prefetch(1)
+
+
+def _fit(spec: ExperimentSpec, x, y, seed: int, validation_data=None, validation_split=0.0):
+    """model.fit as the book calls it; `validation_split` takes keras' trailing rows."""
+    if validation_split:
+        cut = holdout_split_index(len(y), validation_split)
+        x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
     model = compile_model(spec)
     timer = EpochTimer()
     callbacks: list[keras.callbacks.Callback] = [timer]
@@ -54,8 +77,8 @@ def _fit(spec: ExperimentSpec, x, y, validation_data=None, validation_split=0.0)
             )
         )
     history = model.fit(
-        x, y, epochs=spec.epochs, batch_size=spec.batch_size, verbose=0, callbacks=callbacks,
-        validation_split=validation_split, validation_data=validation_data,
+        shuffled_batches(x, y, spec.batch_size, seed), epochs=spec.epochs, verbose=0, callbacks=callbacks,
+        shuffle=False, validation_data=validation_data, validation_batch_size=spec.batch_size,
     )
     curves = {k: [float(v) for v in history.history[k]] for k in HISTORY_KEYS}
     return model, curves, timer.seconds
@@ -74,7 +97,7 @@ def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
     x, y = prepare(spec, seed)
     extra: dict[str, float] = {}
     if spec.protocol == "holdout":
-        model, curves, seconds = _fit(spec, x, y, validation_split=spec.validation_split)
+        model, curves, seconds = _fit(spec, x, y, seed, validation_split=spec.validation_split)
         cut = holdout_split_index(len(y), spec.validation_split)
         extra["majority_baseline"] = majority_baseline(y[cut:])
         if spec.early_stopping_patience is not None:
@@ -115,7 +138,7 @@ def _cross_validate(spec: ExperimentSpec, x, y, seed: int):
     for held_out in validation_folds(len(y), spec, seed):
         mask = np.zeros(len(y), bool)
         mask[held_out] = True
-        _, curves, secs = _fit(spec, x[~mask], y[~mask], validation_data=(x[mask], y[mask]))
+        _, curves, secs = _fit(spec, x[~mask], y[~mask], seed, validation_data=(x[mask], y[mask]))
         scores.append(curves["val_accuracy"][-1])
         losses.append(curves["val_loss"][-1])
         curve_sets.append(curves)
