@@ -115,14 +115,14 @@ def cmd_check(args) -> int:
 
 def cmd_report(args) -> int:
     from fml_bench.report import results
-    from fml_bench.report.run import render_folder
+    from fml_bench.report.run import attach_benchmarks, render_folder
 
     folder = Path(args.folder)
-    doc = results.load(folder)
-    render_folder(folder if folder.is_dir() else folder.parent, doc,
-                  results.load(Path(args.baseline)) if args.baseline else None)
-    print(f"wrote {(folder if folder.is_dir() else folder.parent) / 'report.md'}")
-    return 0
+    folder = folder if folder.is_dir() else folder.parent
+    doc = attach_benchmarks(folder, results.load(folder))
+    regressions = render_folder(folder, doc, results.load(Path(args.baseline)) if args.baseline else None)
+    print(f"wrote {folder / 'report.md'}")
+    return 1 if regressions else 0
 
 
 def cmd_compare(args) -> int:

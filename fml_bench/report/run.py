@@ -37,6 +37,17 @@ def _benchmarks(folder: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
+def attach_benchmarks(folder: Path, doc: dict) -> dict:
+    """Fold the folder's pytest-benchmark JSON (if any) into results.json, rewriting it."""
+    benchmarks = _benchmarks(folder)
+    if benchmarks and benchmarks != doc.get("benchmarks"):
+        doc = {**doc, "benchmarks": benchmarks}
+        tmp = folder / "results.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.replace(folder / "results.json")
+    return doc
+
+
 def write_run_report(claim_results: list[ClaimResult], reports_root: Path,
                      baseline: str | os.PathLike | None = None, run_id: str | None = None) -> tuple[Path, list]:
     """Write reports/<run-id>/ and point reports/latest at it; returns (folder, regressions)."""

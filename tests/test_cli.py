@@ -1,0 +1,64 @@
+"""The command line: listing, running with resume, showing, errors that say what to do."""
+
+from __future__ import annotations
+
+import pytest
+
+from fml_bench import cli, runner
+from tests.test_store import FakeEngine
+
+
+def test_list_shows_experiments_and_claims(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "mnist-noise-channels" in out and "imdb-l2" in out and "Listing 5.13" in out
+
+
+def test_run_then_show_reuses_the_store(capsys, monkeypatch):
+    engine = FakeEngine()
+    monkeypatch.setattr(runner, "get_engine", lambda name: engine)
+    assert cli.main(["run", "mnist-noise-channels", "--seeds", "3"]) == 0
+    assert engine.trained == [0, 1, 2]
+    assert cli.main(["run", "mnist-noise-channels", "--seeds", "4"]) == 0
+    assert engine.trained == [0, 1, 2, 3]
+    out = capsys.readouterr().out
+    assert "stored, not recomputed" in out and "val_accuracy" in out
+    assert cli.main(["show", "mnist-noise-channels"]) == 0
+    assert "seed 3" in capsys.readouterr().out
+
+
+def test_show_without_runs_says_what_to_do(capsys):
+    assert cli.main(["show", "mnist-logreg"]) == 1
+    assert "fml-bench run mnist-logreg" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["run", "mnist-nope"], "fml-bench list"),
+    (["check", "no-such-claim"], "known claims"),
+])
+def test_unknown_names_are_clear_errors(capsys, argv, expected):
+    assert cli.main(argv) == 2
+    assert expected in capsys.readouterr().err
+
+
+def test_missing_dataset_is_a_clear_error(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("FML_BENCH_OFFLINE", "1")
+    assert cli.main(["--data-dir", str(tmp_path), "run", "imdb-16-16", "--seeds", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "IMDB is not available" in err and "aclImdb_v1.tar.gz" in err
+
+
+def test_compare_exits_nonzero_on_a_regression(tmp_path, capsys):
+    import copy
+    import json
+
+    from tests.make_fixtures import FIXTURES
+
+    doc = json.loads((FIXTURES / "results-v1.json").read_text())
+    worse = copy.deepcopy(doc)
+    worse["claims"][0]["verdict"] = "inconclusive"
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    (tmp_path / "b.json").write_text(json.dumps(worse))
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 0
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
+    assert "pass -> inconclusive" in capsys.readouterr().out
