@@ -122,6 +122,7 @@ class ClaimResult:
     p_adjusted: float = float("nan")
     known_divergence: str = ""
     curves: dict[str, dict[str, list[list[float]]]] = field(default_factory=dict)
+    datasets: tuple[str, ...] = ()
 
     def message(self) -> str:
         """The finding in one paragraph, as a report would state it."""
@@ -191,7 +192,7 @@ def combine(parts: list[PartResult]) -> tuple[str, float]:
 
 
 def evaluate(claim: Claim, tier: str, runs: dict[str, list[RunRecord]], level: float,
-             engine: str = "reference", wall_seconds: float = 0.0) -> ClaimResult:
+             engine: str = "reference", wall_seconds: float = 0.0, datasets: tuple[str, ...] = ()) -> ClaimResult:
     """The claim's verdict at `level` on `runs` (experiment name -> records by seed)."""
     parts = [evaluate_part(p, runs, level) for p in claim.parts_for(tier)]
     verdict, p = combine(parts)
@@ -201,6 +202,7 @@ def evaluate(claim: Claim, tier: str, runs: dict[str, list[RunRecord]], level: f
         seeds=len(next(iter(runs.values()))), wall_seconds=wall_seconds,
         known_divergence=claim.known_divergence.get(tier, ""),
         curves={name: {k: [r.history[k] for r in records] for k in HISTORY_KEYS} for name, records in runs.items()},
+        datasets=datasets,
     )
 
 

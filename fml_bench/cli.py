@@ -39,20 +39,23 @@ def cmd_list(args) -> int:
     return 0
 
 
-def _progress_printer(total: int):
+def _progress_printer(total: int | None):
+    """Progress lines: '[done/total] experiment seed: event' (no total when not known)."""
     state = {"done": 0}
+
+    def count(k: int) -> str:
+        return f"[{k}/{total}]" if total else f"[{k}]"
 
     def progress(event, spec, seed, record):
         if event == "cached":
             state["done"] += 1
-            print(f"[{state['done']}/{total}] {spec.name} seed {seed}: stored, not recomputed", flush=True)
+            print(f"{count(state['done'])} {spec.name} seed {seed}: stored, not recomputed", flush=True)
         elif event == "start":
-            print(f"[{state['done'] + 1}/{total}] {spec.name} seed {seed}: training {spec.epochs} epochs...",
-                  flush=True)
+            print(f"{count(state['done'] + 1)} {spec.name} seed {seed}: training {spec.epochs} epochs...", flush=True)
         elif event == "done":
             state["done"] += 1
             h = record.history
-            print(f"[{state['done']}/{total}] {spec.name} seed {seed}: done in {record.wall_seconds:.1f}s, "
+            print(f"{count(state['done'])} {spec.name} seed {seed}: done in {record.wall_seconds:.1f}s, "
                   f"val_accuracy {h['val_accuracy'][-1]:.4f}, val_loss {h['val_loss'][-1]:.4f}", flush=True)
 
     return progress
@@ -104,7 +107,7 @@ def cmd_check(args) -> int:
     results = []
     for claim in claims:
         print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
-        result = check_claim(claim, config, _progress_printer(0))
+        result = check_claim(claim, config, _progress_printer(None))
         print(result.message(), flush=True)
         results.append(result)
     folder, regressions = write_run_report(results, paths.reports_dir(args.report_dir), args.baseline)

@@ -49,12 +49,12 @@ def check_claim(claim: Claim, config: SuiteConfig, progress: Progress | None = N
     result = None
     for n in looks:
         seeds = list(range(config.base_seed, config.base_seed + n))
-        runs = {
-            name: run_experiment(get_spec(name, config.tier), seeds, config.store, config.engine, progress)
-            for name in claim.experiments()
-        }
+        specs = [get_spec(name, config.tier) for name in claim.experiments()]
+        runs = {spec.name: run_experiment(spec, seeds, config.store, config.engine, progress) for spec in specs}
+        datasets = tuple(sorted({f"{s.dataset} ({s.train_size or 'all'} rows)" for s in specs}))
         compute = sum(r.wall_seconds for records in runs.values() for r in records)
-        result = evaluate(claim, config.tier.name, runs, design.level(n), config.engine, wall_seconds=compute)
+        result = evaluate(claim, config.tier.name, runs, design.level(n), config.engine, wall_seconds=compute,
+                          datasets=datasets)
         if result.verdict != INCONCLUSIVE:
             break
     assert result is not None

@@ -49,6 +49,8 @@ def claim_section(c: dict, figure_name: str | None) -> str:
              f"**Book, section {c['section']}:** {c['statement']} ({c['book_says']}.)", "",
              f"**Verdict:** {verdict_label(c)}: p = {_fmt_p(c['p'])} (largest of its parts; Holm-adjusted "
              f"{_fmt_p(c['p_adjusted'])}) at level {c['level']:.2g}, {c['seeds']} seeds, engine {c['engine']}.", ""]
+    if c.get("datasets"):
+        lines += [f"**Data:** {', '.join(c['datasets'])}.", ""]
     if c.get("known_divergence"):
         lines += [f"**Known divergence:** {c['known_divergence']}", ""]
     rows = []

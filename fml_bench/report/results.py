@@ -16,7 +16,7 @@ SCHEMA_VERSION = 1
 CLAIM_FIELDS = {
     "claim_id": str, "section": str, "statement": str, "book_says": str, "tier": str, "engine": str,
     "parts": list, "verdict": str, "p": float, "level": float, "seeds": int, "wall_seconds": float,
-    "p_adjusted": float, "known_divergence": str, "curves": dict,
+    "p_adjusted": float, "known_divergence": str, "curves": dict, "datasets": list,
 }
 PART_FIELDS = {"says": str, "test": str, "metric": str, "a": str, "values_a": list, "estimate": float,
                "ci_low": float, "ci_high": float, "p": float, "verdict": str}
