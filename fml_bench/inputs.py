@@ -49,6 +49,12 @@ def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None, sparse
         rows = recipes.stratified_subset(y, size, seed=SUBSET_SEED)
         x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
         y = y[rows]
+    if spec.train_fraction < 1:
+        cut = holdout_split_index(len(y), spec.validation_split)
+        kept = np.sort(recipes.stratified_subset(y[:cut], int(round(cut * spec.train_fraction)), seed=SUBSET_SEED))
+        rows = np.concatenate([kept, np.arange(cut, len(y))])
+        x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
+        y = y[rows]
     if spec.dataset == "imdb":
         x = recipes.multi_hot(x, spec.num_words, sparse=sparse)
         if sparse:
@@ -59,6 +65,16 @@ def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None, sparse
 def holdout_split_index(num_samples: int, validation_split: float) -> int:
     """Rows before this index train, rows from it validate (keras 3's `validation_split`)."""
     return int(math.floor(num_samples * (1.0 - validation_split)))
+
+
+def validation_start(spec: ExperimentSpec, num_samples: int) -> int:
+    """Where `prepare(spec, ...)`'s validation rows begin: keras' `validation_split` of the
+    data before any `train_fraction` cut, so the validation rows never change with it."""
+    if spec.train_fraction >= 1:
+        return holdout_split_index(num_samples, spec.validation_split)
+    full = spec.with_(train_fraction=1.0)
+    size = full.train_size or len(_training_arrays(spec.dataset, spec.num_words, os.environ.get("FML_BENCH_DATA"))[1])
+    return num_samples - (size - holdout_split_index(size, spec.validation_split))
 
 
 def _apply_recipe(spec: ExperimentSpec, x: np.ndarray, y: np.ndarray, seed: int):
@@ -72,7 +88,7 @@ def _apply_recipe(spec: ExperimentSpec, x: np.ndarray, y: np.ndarray, seed: int)
         return x, recipes.shuffle_labels(y, seed)
     if spec.recipe == "label-noise":
         # Only the training rows are mislabelled: validation measures the true task.
-        cut = holdout_split_index(len(y), spec.validation_split)
+        cut = validation_start(spec, len(y))
         noisy = recipes.corrupt_labels(y[:cut], spec.label_noise, seed)
         return x, np.concatenate([noisy, y[cut:]])
     raise UnknownNameError(f"unknown recipe {spec.recipe!r}")

@@ -51,20 +51,23 @@ def rise_after_min(key: str = "val_loss") -> Metric:
     return Metric(f"rise of {key} after its minimum", key, lambda r: r.curve(key)[-1] - np.min(r.curve(key)))
 
 
-def jaggedness(key: str = "val_loss") -> Metric:
+def jaggedness(key: str = "val_loss", log: bool = False) -> Metric:
     """Up-and-down movement after the minimum beyond the net change: sum|diff| - |net change|.
 
     Zero for a curve that rises steadily; larger for a noisy one (section 5.4.4's
-    "noisier validation loss" of the large model).
+    "noisier validation loss" of the large model). With `log`, log10(0.001 + jaggedness):
+    the quantity is a scale (one spike of 3.3 against 0.005), so models compare by ratio.
     """
 
     def fn(r: RunRecord) -> float:
         curve = r.curve(key)
         tail = curve[int(np.argmin(curve)) :]
         steps = np.diff(tail)
-        return float(np.sum(np.abs(steps)) - abs(np.sum(steps))) if len(steps) else 0.0
+        value = float(np.sum(np.abs(steps)) - abs(np.sum(steps))) if len(steps) else 0.0
+        return float(np.log10(1e-3 + value)) if log else value
 
-    return Metric(f"jaggedness of {key} after its minimum", key, fn)
+    name = f"{'log10 ' if log else ''}jaggedness of {key} after its minimum"
+    return Metric(name, key, fn)
 
 
 def late_slope(key: str = "val_loss", epochs: int = 5) -> Metric:

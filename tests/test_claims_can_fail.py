@@ -42,9 +42,9 @@ def mnist_world(**overrides):
         mnist_label_noise_0=dict(val_acc=0.93, epochs=10),
         mnist_label_noise_20=dict(val_acc=0.88, epochs=10),
         mnist_label_noise_40=dict(val_acc=0.80, epochs=10),
-        mnist_train_30000=dict(val_acc=0.95, epochs=10),
-        mnist_train_15000=dict(val_acc=0.93, epochs=10),
-        mnist_train_6000=dict(val_acc=0.90, epochs=10),
+        mnist_train_100pct=dict(val_acc=0.95, epochs=10),
+        mnist_train_50pct=dict(val_acc=0.93, epochs=10),
+        mnist_train_20pct=dict(val_acc=0.90, epochs=10),
         kfold_holdout=dict(extra={"estimate_val_accuracy": (0.8, 0.04)}, epochs=10),
         kfold_4=dict(extra={"estimate_val_accuracy": (0.8, 0.012)}, epochs=10),
         kfold_iterated_3x4=dict(extra={"estimate_val_accuracy": (0.8, 0.003)}, epochs=10),
@@ -76,7 +76,7 @@ COUNTER_EXAMPLES = {
     "imdb-dropout": lambda w: swap(w, "imdb-16-16-dropout", "imdb-16-16"),
     "imdb-l1": lambda w: swap(w, "imdb-16-16-l1", "imdb-16-16"),
     "label-noise": lambda w: swap(w, "mnist-label-noise-0", "mnist-label-noise-40"),
-    "more-data": lambda w: swap(w, "mnist-train-30000", "mnist-train-6000"),
+    "more-data": lambda w: swap(w, "mnist-train-100pct", "mnist-train-20pct"),
     "early-stopping": lambda w: {**w, "imdb-16-16-early-stopping": records(
         "x", **U, extra={"restored_val_loss": (0.75, 0.01)})},
     "common-sense-baseline": lambda w: {**w, "mnist-shuffled-labels": records(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from fml_bench import experiments
@@ -11,7 +12,7 @@ from fml_bench.experiments import get_spec
 
 def test_hash_is_stable_across_processes_and_versions():
     # A pinned value: changing it invalidates every user's store, so it must be deliberate.
-    assert get_spec("mnist-noise-channels", "book").content_hash() == "57936e7182af0700"
+    assert get_spec("mnist-noise-channels", "book").content_hash() == "08d57125299dd337"
 
 
 def test_hash_ignores_display_fields_and_follows_content():
@@ -42,8 +43,18 @@ def test_fast_tier_scales_data_not_the_models():
     assert fast.model == book.model and fast.epochs == book.epochs
     assert fast.train_size == 4000 and fast.batch_size == 80
     assert get_spec("mnist-96-96", "fast").dataset == "mnist-subset"
-    sizes = [get_spec(f"mnist-train-{n}", "fast").train_size for n in (6000, 15000, 30000)]
-    assert sizes == sorted(sizes) and sizes[-1] <= 5000
+    fractions = [get_spec(f"mnist-train-{n}pct", "fast").train_fraction for n in (20, 50, 100)]
+    assert fractions == [0.2, 0.5, 1.0]
+
+
+def test_train_fraction_keeps_one_validation_set():
+    from fml_bench.inputs import prepare, validation_start
+
+    small, full = get_spec("mnist-train-20pct", "fast"), get_spec("mnist-train-100pct", "fast")
+    (xs, ys), (xf, yf) = prepare(small, 0), prepare(full, 0)
+    assert len(ys) == 800 + 1000 and len(yf) == 5000
+    assert validation_start(small, len(ys)) == 800 and validation_start(full, len(yf)) == 4000
+    np.testing.assert_array_equal(xs[800:], xf[4000:])
 
 
 def test_unknown_names_say_what_exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse
 
 from fml_bench.engine import reference, stacked
 from fml_bench.experiments import get_spec
@@ -43,12 +44,14 @@ def multi_hot_data(monkeypatch):
     rng = np.random.default_rng(0)
     x = (rng.random((300, 50)) < 0.1).astype(np.float32)
     y = (x[:, :5].sum(axis=1) > 0).astype(np.float32)
-    monkeypatch.setattr(stacked, "prepare", lambda spec, seed: (x, y))
+    monkeypatch.setattr(stacked, "prepare",
+                        lambda spec, seed, sparse=False: (scipy.sparse.csr_matrix(x) if sparse else x, y))
     return x, y
 
 
 def test_regularized_binary_model_reproduces_keras_fit(multi_hot_data):
-    """IMDB-style: sigmoid output, binary crossentropy, L2 on both hidden layers."""
+    """IMDB-style: sparse multi-hot input, sigmoid output, binary crossentropy, L2 on both
+    hidden layers."""
     x, y = multi_hot_data
     spec = get_spec("imdb-16-16-l2", "fast").with_(name="t4", train_size=None, epochs=3, batch_size=32)
     seed_everything(5)

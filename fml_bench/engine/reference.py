@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
-from fml_bench.inputs import holdout_split_index, prepare
+from fml_bench.inputs import holdout_split_index, prepare, validation_start
 from fml_bench.models import build
 from fml_bench.records import HISTORY_KEYS, RunRecord
 from fml_bench.seeding import seed_everything
@@ -62,10 +62,10 @@ def shuffled_batches(x, y, batch_size: int, seed: int) -> tf.data.Dataset:
     ).prefetch(1)
 
 
-def _fit(spec: ExperimentSpec, x, y, seed: int, validation_data=None, validation_split=0.0):
-    """model.fit as the book calls it; `validation_split` takes keras' trailing rows."""
-    if validation_split:
-        cut = holdout_split_index(len(y), validation_split)
+def _fit(spec: ExperimentSpec, x, y, seed: int, validation_data=None, holdout: bool = False):
+    """model.fit as the book calls it; `holdout` validates on keras' trailing split rows."""
+    if holdout:
+        cut = validation_start(spec, len(y))
         x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
     model = compile_model(spec)
     timer = EpochTimer()
@@ -97,8 +97,8 @@ def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
     x, y = prepare(spec, seed)
     extra: dict[str, float] = {}
     if spec.protocol == "holdout":
-        model, curves, seconds = _fit(spec, x, y, seed, validation_split=spec.validation_split)
-        cut = holdout_split_index(len(y), spec.validation_split)
+        model, curves, seconds = _fit(spec, x, y, seed, holdout=True)
+        cut = validation_start(spec, len(y))
         extra["majority_baseline"] = majority_baseline(y[cut:])
         if spec.early_stopping_patience is not None:
             val_loss, val_acc = model.evaluate(x[cut:], y[cut:], batch_size=spec.batch_size, verbose=0)

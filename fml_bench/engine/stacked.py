@@ -26,7 +26,7 @@ import tensorflow as tf
 from fml_bench.engine import reference
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
-from fml_bench.inputs import holdout_split_index, prepare
+from fml_bench.inputs import prepare, validation_start
 from fml_bench.models import build
 from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything
@@ -299,7 +299,7 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
     models = initial_models(spec, seeds, None)
     x, y = _stack_data(spec, seeds, use_sparse_input(spec, models[0].layers[0].units))
     n = y.shape[-1]
-    cut = holdout_split_index(n, spec.validation_split)
+    cut = validation_start(spec, n)
     x_train, x_val = (x[:cut], x[cut:]) if scipy.sparse.issparse(x) else (x[..., :cut, :], x[..., cut:, :])
     y_train, y_val = y[..., :cut], y[..., cut:]
     for model in models:
