@@ -43,6 +43,7 @@ def test_unknown_names_are_clear_errors(capsys, argv, expected):
 
 def test_missing_dataset_is_a_clear_error(capsys, tmp_path, monkeypatch):
     monkeypatch.setenv("FML_BENCH_OFFLINE", "1")
+    monkeypatch.setenv("FML_BENCH_DATA", str(tmp_path))  # restored afterwards: --data-dir sets it
     assert cli.main(["--data-dir", str(tmp_path), "run", "imdb-16-16", "--seeds", "1"]) == 2
     err = capsys.readouterr().err
     assert "IMDB is not available" in err and "aclImdb_v1.tar.gz" in err
