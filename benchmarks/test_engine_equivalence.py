@@ -17,12 +17,13 @@ from fml_bench.experiments import get_spec
 from fml_bench.metrics import best, late_mean, rise_after_min
 from fml_bench.runner import run_experiment
 
-SEEDS = list(range(6))
-# (experiment, metric, margin): margins are a fraction of the claims' effects (e.g. the
-# dropout claim's effect on late val_loss is about 0.25; its margin here is 0.05).
+SEEDS = list(range(10))
+# (experiment, metric, margin): margins are well below the claims' effects (the dropout
+# claim's effect on late val_loss is about -0.21 in the fast tier; its margin here is 0.06),
+# so an engine difference within the margin cannot change a claim's conclusion.
 CHECKS = {
     "mnist-96-96": [(best("val_loss"), 0.02), (best("val_accuracy"), 0.01), (rise_after_min(), 0.05)],
-    "imdb-16-16-dropout": [(late_mean("val_loss"), 0.05), (best("val_loss"), 0.03)],
+    "imdb-16-16-dropout": [(late_mean("val_loss"), 0.06), (best("val_loss"), 0.03)],
 }
 
 

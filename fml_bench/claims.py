@@ -293,6 +293,7 @@ CLAIMS: tuple[Claim, ...] = (
             Part("512 reaches its minimum no later than 16-16", epoch_of_min(), "imdb-512-512", "imdb-16-16",
                  direction="less", margin=-0.5),
         ),
+        seeds={"fast": (10, 20), "book": (5, 10)},
     ),
     Claim(
         id="imdb-l2",
@@ -376,8 +377,8 @@ CLAIMS: tuple[Claim, ...] = (
             Part(f"{name} beats the majority class by more than 0.05", last(VAL_ACC), name,
                  metric_b=extra("majority_baseline"), b=name, margin=0.05)
             for name in ("mnist-zero-channels", "mnist-logreg", "mnist-96-96", "imdb-16-16", "imdb-4-4")
-        ) + (Part("the shuffled-labels model is within 0.03 of the baseline", last(VAL_ACC),
-                  "mnist-shuffled-labels", "mnist-shuffled-labels", kind="equivalent", margin=0.03,
+        ) + (Part("the shuffled-labels model does not beat the baseline by 0.02", last(VAL_ACC),
+                  "mnist-shuffled-labels", "mnist-shuffled-labels", direction="less", value=0.02,
                   metric_b=extra("majority_baseline")),),
     ),
     Claim(
@@ -398,7 +399,7 @@ CLAIMS: tuple[Claim, ...] = (
         book_says="iterated K-fold with shuffling is for when you need to evaluate as precisely as possible",
         parts=(Part("iterated 3x4-fold estimate varies less than 4-fold", extra("estimate_val_accuracy"),
                     "kfold-iterated-3x4", "kfold-4", kind="less-spread"),),
-        seeds={"fast": (8, 16), "book": (8, 16)},
+        seeds={"fast": (16, 32), "book": (16, 32)},
     ),
 )
 CLAIMS_BY_ID = {c.id: c for c in CLAIMS}

@@ -40,8 +40,9 @@ def summary_table(doc: dict) -> str:
 
 
 def _part_from_dict(d: dict) -> PartResult:
-    fields = {k: (float("nan") if v is None else v) for k, v in d.items()}
-    return PartResult(**fields)
+    """JSON null stands for NaN in float fields; in the list and name fields it means absent."""
+    keep_none = {"b", "values_b"}
+    return PartResult(**{k: (v if v is not None or k in keep_none else float("nan")) for k, v in d.items()})
 
 
 def claim_section(c: dict, figure_name: str | None) -> str:
