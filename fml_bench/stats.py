@@ -228,5 +228,8 @@ class TwoStageDesign:
         return self.alpha * (1 - self.first_look_share)
 
     def level(self, n: int) -> float:
-        """The level to test at after `n` seeds (n1: first look; more: second look)."""
+        """The level to test at after `n` seeds (n1: first look; more: second look). A design
+        with n2 == n1 has a single look, which gets the whole alpha."""
+        if self.n2 <= self.n1:
+            return self.alpha
         return self.alpha1 if n <= self.n1 else self.alpha2

@@ -58,6 +58,7 @@ def test_two_stage_design_keeps_alpha():
         false_passes += first or second
     assert false_passes / SIMS <= binomial_upper(0.05)
     assert design.alpha1 + design.alpha2 == pytest.approx(0.05)
+    assert stats.TwoStageDesign(n1=5, n2=5, alpha=0.05).level(5) == 0.05  # one look, whole alpha
 
 
 def test_power_formula_matches_simulation():
