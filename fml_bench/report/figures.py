@@ -40,8 +40,38 @@ def claim_keys(claim: dict) -> list[str]:
     return keys
 
 
+def plot_spread(claim: dict, folder: Path) -> Path:
+    """Spread claims (K-fold): each arm's per-seed estimates as points, with mean and sd."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    part = claim["parts"][0]
+    arms = [(part["a"], part["values_a"]), (part["b"], part["values_b"])]
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    rng = np.random.default_rng(0)
+    for i, (_, values) in enumerate(arms):
+        v = np.asarray(values, float)
+        ax.scatter(i + rng.uniform(-0.08, 0.08, len(v)), v, color=PALETTE[i], alpha=0.7, s=18)
+        ax.errorbar(i + 0.22, v.mean(), yerr=v.std(ddof=1), color=PALETTE[i], capsize=4, fmt="o")
+    ax.set_xticks(range(len(arms)), [f"{n}\n(sd {np.std(v, ddof=1):.4f}, n={len(v)})" for n, v in arms])
+    ax.set_ylabel(part["metric"].capitalize())
+    ax.set_title("Per-seed estimates, mean and sd", fontsize=10)
+    ax.grid(alpha=0.3, axis="y")
+    fig.suptitle(f"{claim['claim_id']} ({claim['tier']} tier): {claim['verdict']}", fontsize=11)
+    fig.tight_layout()
+    path = folder / f"{claim['claim_id']}-{claim['tier']}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_claim(claim: dict, folder: Path) -> Path:
-    """Write `<claim_id>.png` into `folder`: one panel per measured history key."""
+    """Write `<claim_id>-<tier>.png` into `folder`: one panel per measured history key
+    (a strip plot of per-seed estimates for spread claims)."""
+    if claim["parts"][0]["test"] == "F test":
+        return plot_spread(claim, folder)
     import matplotlib
 
     matplotlib.use("Agg")
