@@ -47,7 +47,11 @@ def _progress_printer(total: int | None):
         return f"[{k}/{total}]" if total else f"[{k}]"
 
     def progress(event, spec, seed, record):
-        if event == "cached":
+        if event == "epoch":
+            seeds = f"seeds {seed}-{seed + record.seeds - 1}" if record.seeds > 1 else f"seed {seed}"
+            print(f"    {spec.name} {seeds}: epoch {record.epoch}/{record.epochs}, "
+                  f"val_loss {record.logs.get('val_loss', float('nan')):.4f}", flush=True)
+        elif event == "cached":
             state["done"] += 1
             print(f"{count(state['done'])} {spec.name} seed {seed}: stored, not recomputed", flush=True)
         elif event == "start":

@@ -92,13 +92,20 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
             alpha=config.getoption("--alpha"), seeds=_seeds_option(config.getoption("--seeds")),
         )
         reporter = config.pluginmanager.get_plugin("terminalreporter")
+        capture = config.pluginmanager.get_plugin("capturemanager")
 
         def progress(event, spec, seed, record):
-            if reporter is not None and event == "done":
-                reporter.write_line(
-                    f"  [{claim_id}] {spec.name} seed {seed}: {len(record.epoch_seconds)} epochs "
-                    f"in {record.wall_seconds:.1f}s ({spec.dataset})"
-                )
+            if reporter is None or event in ("cached", "start"):
+                return
+            if event == "epoch":
+                seeds = f"seeds {seed}-{seed + record.seeds - 1}" if record.seeds > 1 else f"seed {seed}"
+                line = (f"  [{claim_id}] {spec.name} {seeds}: epoch {record.epoch}/{record.epochs}, "
+                        f"val_loss {record.logs.get('val_loss', float('nan')):.4f}")
+            else:
+                line = (f"  [{claim_id}] {spec.name} seed {seed}: done, {len(record.epoch_seconds)} epochs, "
+                        f"val_loss {record.history['val_loss'][-1]:.4f}")
+            with capture.global_and_fixture_disabled():  # the terminal, not the captured output
+                reporter.write_line(line)
 
         result = check_claim(claim, suite, progress)
         config.stash[RESULTS_KEY].append(result)

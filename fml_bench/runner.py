@@ -6,14 +6,35 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
-from fml_bench.engine import get_engine
+from fml_bench.engine import epoch_listener, get_engine
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.records import RunRecord
 from fml_bench.store import RunStore
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, ExperimentSpec, int, RunRecord | None], None]
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """What an "epoch" progress event carries: the epoch just finished and its logs."""
+
+    epoch: int
+    epochs: int
+    logs: dict
+    seeds: int
+
+
+Progress = Callable[[str, ExperimentSpec, int, "RunRecord | EpochProgress | None"], None]
+
+
+def _epoch_reporter(progress: Progress | None, spec: ExperimentSpec, chunk: list[int]):
+    def on_epoch(epoch: int, epochs: int, logs: dict) -> None:
+        if progress:
+            progress("epoch", spec, chunk[0], EpochProgress(epoch, epochs, logs, len(chunk)))
+
+    return on_epoch
 
 
 def run_experiment(
@@ -26,7 +47,8 @@ def run_experiment(
 ) -> list[RunRecord]:
     """Records of `spec` for every seed in `seeds`, computing only the missing ones.
 
-    progress(event, spec, seed, record) is called with event "cached", "start" or "done".
+    progress(event, spec, seed, payload) is called with event "cached" or "done" (payload: the
+    record), "start" (None) or "epoch" (an EpochProgress; seed is the chunk's first seed).
     Seeds go to the engine `chunk_size` at a time (1 for the reference engine; all
     missing seeds at once for the stacked engine unless given).
     """
@@ -47,7 +69,9 @@ def run_experiment(
         if progress:
             for seed in chunk:
                 progress("start", spec, seed, None)
-        for record in run_seeds(spec, chunk):
+        with epoch_listener(_epoch_reporter(progress, spec, chunk)):
+            records = run_seeds(spec, chunk)
+        for record in records:
             store.save(spec, record)
             results[record.seed] = record
             if progress:

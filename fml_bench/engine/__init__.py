@@ -7,7 +7,9 @@ in one TensorFlow graph (see `fml_bench.engine.stacked`). Both honour the same i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 
 from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import ExperimentSpec
@@ -15,6 +17,26 @@ from fml_bench.records import RunRecord
 
 ENGINE_ENV = "FML_BENCH_ENGINE"
 Engine = Callable[[ExperimentSpec, Sequence[int]], list[RunRecord]]
+
+
+_epoch_listener: ContextVar[Callable[[int, int, dict], None] | None] = ContextVar("epoch_listener", default=None)
+
+
+@contextlib.contextmanager
+def epoch_listener(listener: Callable[[int, int, dict], None]) -> Iterator[None]:
+    """Within the block, engines call listener(epoch, epochs, logs) after every epoch."""
+    token = _epoch_listener.set(listener)
+    try:
+        yield
+    finally:
+        _epoch_listener.reset(token)
+
+
+def report_epoch(epoch: int, epochs: int, logs: dict) -> None:
+    """Called by engines at the end of each epoch (1-based `epoch`)."""
+    listener = _epoch_listener.get()
+    if listener is not None:
+        listener(epoch, epochs, logs)
 
 
 def get_engine(name: str) -> Engine:

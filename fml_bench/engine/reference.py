@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from fml_bench.engine import report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import holdout_split_index, prepare, validation_start
@@ -32,6 +33,7 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+        report_epoch(epoch + 1, self.params.get("epochs", 0), dict(logs or {}))
 
 
 def compile_model(spec: ExperimentSpec) -> keras.Model:

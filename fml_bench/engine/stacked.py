@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
-from fml_bench.engine import reference
+from fml_bench.engine import reference, report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import prepare, validation_start
@@ -238,6 +238,7 @@ class StackedTrainer:
             history["val_loss"].append(val_loss)
             history["val_accuracy"].append(val_acc)
             seconds.append(time.perf_counter() - start)
+            report_epoch(len(seconds), self.spec.epochs, {"val_loss": float(np.mean(val_loss)), "seeds": len(seeds)})
         return {k: np.stack(v, axis=1) for k, v in history.items()}, seconds
 
 
