@@ -18,6 +18,7 @@ from fml_bench.tiers import get_tier
 
 log = logging.getLogger(__name__)
 RESULTS_KEY = pytest.StashKey[list]()
+DEFAULT_MARKEXPR = "not slow and not timing"  # pyproject.toml's addopts
 
 
 class ClaimInconclusiveWarning(UserWarning):
@@ -27,7 +28,7 @@ class ClaimInconclusiveWarning(UserWarning):
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fml-bench")
     group.addoption("--tier", choices=["fast", "book"], default=None,
-                    help="run only the claims of this tier (default: as the -m expression selects)")
+                    help="run only the claims of this tier (book: the same as -m slow)")
     group.addoption("--seeds", default=None,
                     help="seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)")
     group.addoption("--alpha", type=float, default=0.05, help="family-wise error rate of the run (0.05)")
@@ -47,6 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--data-dir"):
         os.environ[paths.DATA_ENV] = str(Path(config.getoption("--data-dir")).resolve())
     config.stash[RESULTS_KEY] = []
+    if config.getoption("--tier") == "book" and config.option.markexpr == DEFAULT_MARKEXPR:
+        config.option.markexpr = "slow"  # `--tier book` means the same as `-m slow`
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
