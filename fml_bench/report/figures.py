@@ -40,6 +40,18 @@ def claim_keys(claim: dict) -> list[str]:
     return keys
 
 
+def _save(fig, claim: dict, folder: Path) -> Path:
+    """Title the figure with the claim and its verdict; write `<claim_id>-<tier>.png`."""
+    import matplotlib.pyplot as plt
+
+    fig.suptitle(f"{claim['claim_id']} ({claim['tier']} tier): {claim['verdict']}", fontsize=11)
+    fig.tight_layout()
+    path = folder / f"{claim['claim_id']}-{claim['tier']}.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_spread(claim: dict, folder: Path) -> Path:
     """Spread claims (K-fold): each arm's per-seed estimates as points, with mean and sd."""
     import matplotlib
@@ -59,12 +71,7 @@ def plot_spread(claim: dict, folder: Path) -> Path:
     ax.set_ylabel(part["metric"].capitalize())
     ax.set_title("Per-seed estimates, mean and sd", fontsize=10)
     ax.grid(alpha=0.3, axis="y")
-    fig.suptitle(f"{claim['claim_id']} ({claim['tier']} tier): {claim['verdict']}", fontsize=11)
-    fig.tight_layout()
-    path = folder / f"{claim['claim_id']}-{claim['tier']}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, claim, folder)
 
 
 def plot_claim(claim: dict, folder: Path) -> Path:
@@ -91,9 +98,4 @@ def plot_claim(claim: dict, folder: Path) -> Path:
         ax.set_title(f"{LABELS[key].capitalize()}, mean and 95% CI over seeds", fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"{claim['claim_id']} ({claim['tier']} tier): {claim['verdict']}", fontsize=11)
-    fig.tight_layout()
-    path = folder / f"{claim['claim_id']}-{claim['tier']}.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, claim, folder)
