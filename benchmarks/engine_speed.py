@@ -27,14 +27,16 @@ from fml_bench.models import build
 
 
 def matmul_peak_gflops(n: int = 4096, repeats: int = 5) -> float:
-    """fp32 GFLOP/s of one large matmul, best of `repeats`."""
+    """fp32 GFLOP/s of one large matmul inside a tf.function (eager dispatch measured about 40%
+    lower here), best of `repeats` after a warm-up."""
     a = tf.random.uniform((n, n))
     b = tf.random.uniform((n, n))
-    tf.matmul(a, b).numpy()
+    matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    matmul(a, b).numpy()
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()
-        tf.matmul(a, b).numpy()
+        matmul(a, b).numpy()
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best / 1e9
 
@@ -77,10 +79,14 @@ def main(argv=None) -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--experiments", default="", help="comma-separated (default: every hold-out experiment)")
     parser.add_argument("--out", default="reports/engine-speed")
+    parser.add_argument("--peak-only", action="store_true", help="print the matmul peak and stop")
     args = parser.parse_args(argv)
     names = args.experiments.split(",") if args.experiments else [
         n for n, s in book_specs().items() if s.protocol == "holdout"]
     peak = matmul_peak_gflops()
+    if args.peak_only:
+        print(f"fp32 matmul peak: {peak:.0f} GFLOP/s")
+        return
     rows = []
     for name in names:
         row = measure(get_spec(name, args.tier), args.seeds, args.epochs)
