@@ -101,7 +101,9 @@ class Claim:
     def experiments(self) -> list[str]:
         names: list[str] = []
         for part in self.parts:
-            names += [n for n in part.experiments() if n not in names]
+            for name in part.experiments():
+                if name not in names:
+                    names.append(name)
         return names
 
 

@@ -70,3 +70,4 @@ def test_every_claim_experiment_is_registered():
     names = set(experiments.experiment_names())
     for claim in CLAIMS:
         assert set(claim.experiments()) <= names, claim.id
+        assert len(claim.experiments()) == len(set(claim.experiments())), claim.id  # each trained once
