@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import functools
 import math
-import os
 
 import numpy as np
 
-from fml_bench import data, recipes
+from fml_bench import data, paths, recipes
 from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import ExperimentSpec
 
@@ -34,6 +33,12 @@ def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tupl
     return recipes.flatten_images(x), y.astype(np.int64)
 
 
+def _data_dir_key(explicit: str | None) -> str | None:
+    """The data directory as a hashable cache key (paths.data_dir decides which one)."""
+    folder = paths.data_dir(explicit)
+    return str(folder) if folder is not None else None
+
+
 def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None, sparse: bool = False):
     """(features, labels) for one run of `spec` with `seed`.
 
@@ -42,8 +47,7 @@ def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None, sparse
     put in a fixed random order before the trailing validation split is taken. With `sparse`,
     IMDB features come as a scipy CSR matrix instead of dense float32.
     """
-    data_dir = data_dir if data_dir is not None else os.environ.get("FML_BENCH_DATA")
-    x, y = _training_arrays(spec.dataset, spec.num_words, data_dir)
+    x, y = _training_arrays(spec.dataset, spec.num_words, _data_dir_key(data_dir))
     if spec.train_size is not None or spec.dataset == "mnist-subset":
         size = spec.train_size or len(y)
         rows = recipes.stratified_subset(y, size, seed=SUBSET_SEED)
@@ -73,7 +77,7 @@ def validation_start(spec: ExperimentSpec, num_samples: int) -> int:
     if spec.train_fraction >= 1:
         return holdout_split_index(num_samples, spec.validation_split)
     full = spec.with_(train_fraction=1.0)
-    size = full.train_size or len(_training_arrays(spec.dataset, spec.num_words, os.environ.get("FML_BENCH_DATA"))[1])
+    size = full.train_size or len(_training_arrays(spec.dataset, spec.num_words, _data_dir_key(None))[1])
     return num_samples - (size - holdout_split_index(size, spec.validation_split))
 
 
