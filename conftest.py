@@ -1,3 +1,3 @@
-"""Loads the fml-bench pytest plugin for the claims in benchmarks/ and the tests in tests/."""
-
-pytest_plugins = ["fml_bench.pytest_plugin"]
+"""The repository's pytest root. The fml-bench plugin (options, the `check` fixture, reports)
+is registered through the package's `pytest11` entry point, so it loads wherever fml-bench is
+installed; `pyproject.toml` holds pytest's settings."""

@@ -7,11 +7,11 @@
 import pytest
 
 from fml_bench.claims import CLAIMS
+from fml_bench.tiers import TIERS
 
 PARAMS = [
-    pytest.param("fast", c.id, id=f"fast-{c.id}", marks=pytest.mark.claim) for c in CLAIMS
-] + [
-    pytest.param("book", c.id, id=f"book-{c.id}", marks=[pytest.mark.claim, pytest.mark.slow]) for c in CLAIMS
+    pytest.param(tier.name, c.id, id=f"{tier.name}-{c.id}", marks=[pytest.mark.claim, *tier.marks()])
+    for tier in TIERS.values() for c in CLAIMS
 ]
 
 

@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from fml_bench import paths
 from fml_bench.errors import FmlBenchError
+from fml_bench.tiers import TIERS
 
 log = logging.getLogger("fml_bench")
 
@@ -23,7 +24,7 @@ def _store(args):
 
 
 def cmd_list(args) -> int:
-    from fml_bench.claims import CLAIMS
+    from fml_bench.claims import ALL
     from fml_bench.experiments import experiment_names, get_spec
 
     rows = []
@@ -34,8 +35,9 @@ def cmd_list(args) -> int:
     print(tabulate(rows, headers=["experiment", "book", "dataset", "rows", "recipe", "model", "epochs",
                                   "batch", "val split", "hash"], tablefmt="github"))
     print()
-    print(tabulate([[c.id, c.section, ", ".join(c.experiments())] for c in CLAIMS],
-                   headers=["claim", "book section", "experiments"], tablefmt="github"))
+    print(tabulate([[c.id, c.section, c.kind, ", ".join(c.experiments()), c.knockout.says if c.knockout else ""]
+                    for c in ALL],
+                   headers=["claim", "book section", "kind", "experiments", "knock-out"], tablefmt="github"))
     return 0
 
 
@@ -100,14 +102,16 @@ def cmd_show(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from fml_bench.claims import CLAIMS, FAIL, get_claim
+    from fml_bench.claims import ALL, get_claim
     from fml_bench.report.run import write_run_report
     from fml_bench.suite import SuiteConfig, check_claim
     from fml_bench.tiers import get_tier
+    from fml_bench.verdicts import FAIL, INCONCLUSIVE
 
-    claims = [get_claim(c) for c in args.claims] if args.claims else list(CLAIMS)
-    config = SuiteConfig(tier=get_tier(args.tier), store=_store(args), engine_override=args.engine, alpha=args.alpha,
-                         seeds=(args.seeds, args.seeds) if args.seeds else None)
+    claims = [get_claim(c) for c in args.claims] if args.claims else list(ALL)
+    tier = get_tier(args.tier)
+    config = SuiteConfig(tier=tier, store=_store(args), engine_override=args.engine, alpha=args.alpha,
+                         seeds=(args.seeds, args.seeds) if args.seeds else None, knockout=args.knockout)
     results = []
     for claim in claims:
         print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
@@ -116,7 +120,10 @@ def cmd_check(args) -> int:
         results.append(result)
     folder, regressions = write_run_report(results, paths.reports_dir(args.report_dir), args.baseline)
     print(f"\nreport: {folder / 'report.md'}")
-    failed = [r for r in results if r.verdict == FAIL and not r.known_divergence]
+    if args.knockout:  # every knock-out must fail its claim
+        return 1 if any(r.verdict != FAIL for r in results if r.kind == "claim") else 0
+    failed = [r for r in results if not r.known_divergence and (
+        r.verdict == FAIL or (r.verdict == INCONCLUSIVE and tier.inconclusive_fails))]
     return 1 if failed or regressions else 0
 
 
@@ -149,12 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def tiered(p):
-        p.add_argument("--tier", choices=["fast", "book"], default=None, help="scale tier (default: fast)")
+        p.add_argument("--tier", choices=list(TIERS), default=None, help="scale tier (default: fast)")
         p.add_argument("--engine", choices=["reference", "stacked"], default=None,
                        help="training engine (default: the tier's; run/show: reference)")
 
     p = sub.add_parser("list", help="list experiments and claims")
-    p.add_argument("--tier", choices=["fast", "book"], default=None)
+    p.add_argument("--tier", choices=list(TIERS), default=None)
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("run", help="run one experiment over seeds (resumes from the store)")
     p.add_argument("experiment")
@@ -172,6 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=0.05)
     p.add_argument("--report-dir")
     p.add_argument("--baseline", help="results.json or report folder to compare with")
+    p.add_argument("--knockout", action="store_true",
+                   help="remove each claim's mechanism; exit 0 only if every claim then fails")
     tiered(p)
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("report", help="re-render report.md and figures from a results.json")

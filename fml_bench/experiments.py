@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from fml_bench.errors import UnknownNameError
 from fml_bench.tiers import Tier, get_tier
 
+# Fields added after the first release, with their defaults (see `content_hash`).
+LATER_FIELDS: dict[str, object] = {"model_options": (), "evaluate_test": False, "test_size": None}
 MNIST_FIT = dict(epochs=10, batch_size=128, validation_split=0.2)
 IMDB_FIT = dict(epochs=20, batch_size=512, validation_split=0.4)
 
@@ -33,6 +35,10 @@ class ExperimentSpec:
         `repeats` apply).
     early_stopping_patience: None, or the patience of an EarlyStopping(val_loss,
         restore_best_weights=True) callback (section 5.4.3).
+    model_options: keyword arguments of the model builder, as (name, value) pairs: empty for
+        the book's model; knock-outs set, for example, ("l2", 0.0).
+    evaluate_test: also score the trained model (and, with early stopping, the restored one)
+        on the dataset's test split, `test_size` rows of it (None: all).
     """
 
     name: str
@@ -54,12 +60,21 @@ class ExperimentSpec:
     folds: int = 1
     repeats: int = 1
     early_stopping_patience: int | None = None
+    model_options: tuple[tuple[str, float], ...] = ()
+    evaluate_test: bool = False
+    test_size: int | None = None
 
     def content_hash(self) -> str:
-        """Stable 16-hex-digit hash of every field except the display name and listing."""
+        """Stable 16-hex-digit hash of every field except the display name and listing.
+
+        Fields added after the first release enter the hash only when they differ from their
+        default, so the specs that do not use them keep their hashes."""
         fields = dataclasses.asdict(self)
         fields.pop("name")
         fields.pop("listing")
+        for name, default in LATER_FIELDS.items():
+            if fields[name] == default:
+                fields.pop(name)
         blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -88,7 +103,7 @@ def book_specs() -> dict[str, ExperimentSpec]:
         _mnist("mnist-rmsprop-lr1e-2", "Listing 5.8", learning_rate=1e-2),
         _mnist("mnist-logreg", "Listing 5.9", model="mnist_logreg", epochs=20),
         _mnist("mnist-96-96", "Section 5.3.3", model="mnist_96_96", epochs=20),
-        _imdb("imdb-16-16", "Listing 5.10", "imdb_16_16"),
+        _imdb("imdb-16-16", "Listing 5.10", "imdb_16_16", evaluate_test=True),
         _imdb("imdb-4-4", "Listing 5.11", "imdb_4_4"),
         _imdb("imdb-512-512", "Listing 5.12", "imdb_512_512"),
         _imdb("imdb-16-16-l2", "Listing 5.13", "imdb_16_16_l2"),
@@ -96,7 +111,8 @@ def book_specs() -> dict[str, ExperimentSpec]:
         _imdb("imdb-16-16-l1-l2", "Listing 5.14", "imdb_16_16_l1_l2"),
         _imdb("imdb-16-16-dropout", "Listing 5.15", "imdb_16_16_dropout"),
         _imdb(
-            "imdb-16-16-early-stopping", "Section 5.4.3", "imdb_16_16", early_stopping_patience=2
+            "imdb-16-16-early-stopping", "Section 5.4.3", "imdb_16_16", early_stopping_patience=2,
+            evaluate_test=True,
         ),
     ]
     # Section 5.1.1, noisy training data: the listing 5.2 model on partly mislabelled data.
@@ -129,6 +145,8 @@ def for_tier(spec: ExperimentSpec, tier: Tier) -> ExperimentSpec:
                 changes["train_size"] = tier.mnist_train_size
     if spec.dataset == "imdb" and tier.imdb_train_size is not None:
         changes["train_size"] = tier.imdb_train_size
+    if spec.dataset == "imdb" and spec.evaluate_test and tier.imdb_test_size is not None:
+        changes["test_size"] = tier.imdb_test_size
     if spec.dataset == "mnist" and tier.mnist_batch_size is not None:
         changes["batch_size"] = tier.mnist_batch_size
     if spec.dataset == "imdb" and tier.imdb_batch_size is not None:

@@ -16,21 +16,40 @@ SUBSET_SEED = 0  # one fixed subset per tier, identical for every run seed
 
 
 @functools.lru_cache(maxsize=4)
-def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tuple[object, np.ndarray]:
+def _splits(dataset: str, num_words: int, data_dir: str | None) -> tuple[tuple[object, np.ndarray], ...]:
+    """((x_train, y_train), (x_test, y_test)) of a dataset, features flattened for MNIST."""
     if dataset == "mnist":
-        (x, y), _ = data.load_mnist(data_dir)
+        splits = data.load_mnist(data_dir)
     elif dataset == "mnist-subset":
-        (x, y), _ = data.load_mnist_subset()
+        splits = data.load_mnist_subset()
     elif dataset == "fashion-mnist":
-        (x, y), _ = data.load_fashion_mnist(data_dir)
+        splits = data.load_fashion_mnist(data_dir)
     elif dataset == "imdb":
-        (x, y), _ = data.load_imdb(num_words=num_words, data_dir=data_dir)
-        return x, y.astype(np.float32)
+        splits = data.load_imdb(num_words=num_words, data_dir=data_dir)
+        return tuple((x, y.astype(np.float32)) for x, y in splits)
     else:
         raise UnknownNameError(
             f"unknown dataset {dataset!r}; choose mnist, mnist-subset, fashion-mnist or imdb"
         )
-    return recipes.flatten_images(x), y.astype(np.int64)
+    return tuple((recipes.flatten_images(x), y.astype(np.int64)) for x, y in splits)
+
+
+def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tuple[object, np.ndarray]:
+    return _splits(dataset, num_words, data_dir)[0]
+
+
+def prepare_test(spec: ExperimentSpec, data_dir: str | None = None, sparse: bool = False):
+    """(features, labels) of the test split that `spec` scores (`spec.test_size` rows, a fixed
+    stratified subset; all when None): the held-back data of section 5.2, never trained or
+    validated on."""
+    x, y = _splits(spec.dataset, spec.num_words, _data_dir_key(data_dir))[1]
+    if spec.test_size is not None:
+        rows = recipes.stratified_subset(y, spec.test_size, seed=SUBSET_SEED)
+        x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
+        y = y[rows]
+    if spec.dataset == "imdb":
+        return recipes.multi_hot(x, spec.num_words, sparse=sparse), y
+    return np.asarray(x), y
 
 
 def _data_dir_key(explicit: str | None) -> str | None:

@@ -15,11 +15,15 @@ from fml_bench.records import RunRecord
 
 @dataclass(frozen=True)
 class Metric:
-    """A named function RunRecord -> float, with the history key it reads (for figures)."""
+    """A named function RunRecord -> float, with the history key it reads (for figures).
+
+    discrete: the metric takes few distinct values (an epoch number), so claims test it with
+    an exact permutation test rather than a t test."""
 
     name: str
     key: str
     fn: Callable[[RunRecord], float]
+    discrete: bool = False
 
     def __call__(self, record: RunRecord) -> float:
         return float(self.fn(record))
@@ -36,6 +40,23 @@ def best(key: str) -> Metric:
     return Metric(f"best {key}", key, lambda r: pick(r.curve(key)))
 
 
+def log10_last(key: str) -> Metric:
+    """log10 of the final epoch's value: for quantities that shrink by orders of magnitude
+    (a training loss near zero)."""
+    return Metric(f"log10 last-epoch {key}", key, lambda r: np.log10(max(r.curve(key)[-1], 1e-12)))
+
+
+def best_penalty_free(key: str = "val_loss") -> Metric:
+    """The lowest `key` without the weight penalty keras adds to it (`penalty` curve): the data
+    loss, comparable between a regularized and an unregularized model."""
+
+    def fn(r: RunRecord) -> float:
+        penalty = r.curve("penalty") if "penalty" in r.history else np.zeros(len(r.curve(key)))
+        return float(np.min(r.curve(key) - penalty))
+
+    return Metric(f"best penalty-free {key}", key, fn)
+
+
 def late_mean(key: str, epochs: int = 5) -> Metric:
     """Mean over the last `epochs` epochs (late training, steadier than the last epoch)."""
     return Metric(f"mean {key} of the last {epochs} epochs", key, lambda r: np.mean(r.curve(key)[-epochs:]))
@@ -43,7 +64,7 @@ def late_mean(key: str, epochs: int = 5) -> Metric:
 
 def epoch_of_min(key: str = "val_loss") -> Metric:
     """The epoch (1-based) at which `key` is lowest: where overfitting begins."""
-    return Metric(f"epoch of minimum {key}", key, lambda r: int(np.argmin(r.curve(key))) + 1)
+    return Metric(f"epoch of minimum {key}", key, lambda r: int(np.argmin(r.curve(key))) + 1, discrete=True)
 
 
 def rise_after_min(key: str = "val_loss") -> Metric:

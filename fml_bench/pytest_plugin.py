@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from fml_bench import paths
-from fml_bench.claims import FAIL, INCONCLUSIVE, get_claim
+from fml_bench.claims import get_claim
 from fml_bench.store import RunStore
 from fml_bench.suite import SuiteConfig, check_claim
-from fml_bench.tiers import get_tier
+from fml_bench.tiers import TIERS, get_tier
+from fml_bench.verdicts import FAIL, INCONCLUSIVE
 
 log = logging.getLogger(__name__)
 RESULTS_KEY = pytest.StashKey[list]()
@@ -27,7 +28,7 @@ class ClaimInconclusiveWarning(UserWarning):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fml-bench")
-    group.addoption("--tier", choices=["fast", "book"], default=None,
+    group.addoption("--tier", choices=list(TIERS), default=None,
                     help="run only the claims of this tier (book: the same as -m slow)")
     group.addoption("--seeds", default=None,
                     help="seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)")
@@ -79,10 +80,11 @@ def run_store(pytestconfig: pytest.Config) -> RunStore:
 
 @pytest.fixture
 def check(request: pytest.FixtureRequest, run_store: RunStore):
-    """check(claim_id, tier) runs and asserts one claim; the result goes to the report."""
+    """check(claim_id, tier) runs and asserts one claim; the result goes to the report.
+    check(claim_id, tier, knockout=True) runs it with its mechanism removed and asserts *fail*."""
     config = request.config
 
-    def _check(claim_id: str, tier_name: str):
+    def _check(claim_id: str, tier_name: str, knockout: bool = False):
         claim = get_claim(claim_id)
         tier = get_tier(tier_name)
         standin = config.getoption("--mnist-standin")
@@ -93,6 +95,7 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
         suite = SuiteConfig(
             tier=tier, store=run_store, engine_override=config.getoption("--engine"),
             alpha=config.getoption("--alpha"), seeds=_seeds_option(config.getoption("--seeds")),
+            knockout=knockout,
         )
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capture = config.pluginmanager.get_plugin("capturemanager")
@@ -112,10 +115,14 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
 
         result = check_claim(claim, suite, progress)
         config.stash[RESULTS_KEY].append(result)
+        if knockout:
+            if result.verdict != FAIL:
+                pytest.fail(f"the knock-out did not make the claim fail:\n{result.message()}", pytrace=False)
+            return result
         if result.known_divergence:
             request.node.add_marker(pytest.mark.xfail(
                 strict=True, reason=f"known divergence: {result.known_divergence}"))
-        if result.verdict == FAIL or (result.verdict == INCONCLUSIVE and tier.name == "book"):
+        if result.verdict == FAIL or (result.verdict == INCONCLUSIVE and tier.inconclusive_fails):
             pytest.fail(result.message(), pytrace=False)
         if result.verdict == INCONCLUSIVE:
             warnings.warn(ClaimInconclusiveWarning(result.message()), stacklevel=1)

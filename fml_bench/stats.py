@@ -7,10 +7,11 @@ mean(a - b) > margin (or mean(x) > value). Intervals are two-sided at `confidenc
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import optimize, stats
 
 
 @dataclass(frozen=True)
@@ -30,19 +31,27 @@ class TestResult:
     statistic: float = float("nan")
 
 
+NO_SPREAD = "no spread: exact sign test"
+
+
 def _t_interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
-    if len(d) < 2 or np.std(d) == 0:
-        return float(np.mean(d)), float(np.mean(d))
+    """The t interval of mean(d); NaN (no interval) when d has no spread or one value."""
+    if len(d) < 2 or np.ptp(d) == 0:
+        return float("nan"), float("nan")
     low, high = stats.t.interval(confidence, len(d) - 1, loc=np.mean(d), scale=stats.sem(d))
     return float(low), float(high)
 
 
 def one_sample_t(x, value: float = 0.0, alternative: str = "greater", confidence: float = 0.95) -> TestResult:
-    """Student's one-sample t test of mean(x) against `value`."""
+    """Student's one-sample t test of mean(x) against `value`.
+
+    A sample without spread has no t statistic and no interval: it gets the exact sign test
+    (p = 2^-n on the side its value lies, else 1) and a NaN interval, never a zero-width one.
+    """
     x = np.asarray(x, float)
-    if np.ptp(x) == 0:  # no variance: the t statistic is undefined; use the exact sign test
+    if np.ptp(x) == 0:
         p = _degenerate_p(x[0] - value, alternative, len(x))
-        return TestResult("one-sample t", float(x.mean()), float(x.mean()), float(x.mean()), p, len(x))
+        return TestResult(NO_SPREAD, float(x.mean()), float("nan"), float("nan"), p, len(x))
     res = stats.ttest_1samp(x, value, alternative=alternative)
     low, high = _t_interval(x, confidence)
     return TestResult("one-sample t", float(x.mean()), low, high, float(res.pvalue), len(x), float(res.statistic))
@@ -96,6 +105,90 @@ def permutation_paired_p(a, b, alternative: str = "greater") -> float:
     return float(res.pvalue)
 
 
+SIGN_FLIP_EXACT_MAX_N = 16
+SIGN_FLIP_DRAWS = 1 << 16
+
+
+@functools.lru_cache(maxsize=8)
+def _sign_patterns(n: int) -> np.ndarray:
+    """(patterns, n) of +-1: all 2^n sign patterns for n <= 16, else 2^16 seeded draws
+    (with the identity pattern first, so p is never below 1 / draws)."""
+    if n <= SIGN_FLIP_EXACT_MAX_N:
+        codes = np.arange(1 << n, dtype=np.uint32)[:, None]
+        bits = (codes >> np.arange(n, dtype=np.uint32)) & 1
+        return (1 - 2 * bits.astype(np.int8)).astype(np.float32)
+    rng = np.random.default_rng(0x51F)
+    signs = rng.choice(np.array([-1.0, 1.0], np.float32), size=(SIGN_FLIP_DRAWS, n))
+    signs[0] = 1.0
+    return signs
+
+
+def sign_flip_p(x, value: float = 0.0, alternative: str = "greater") -> float:
+    """Exact paired sign-flip permutation p of mean(x) against `value` (x: per-seed paired
+    differences, one per seed). Under H0 the distribution of x - value is symmetric about
+    zero, so every sign pattern is equally likely; p is the share of patterns whose mean is
+    at least as extreme as the observed one. Exact for n <= 16 (floor 2^-n), Monte Carlo over
+    2^16 seeded patterns beyond. Valid for discrete and bounded metrics, ties included."""
+    d = np.asarray(x, float) - value
+    signs = _sign_patterns(len(d))
+    sums = signs @ d.astype(np.float32)
+    observed = float(np.sum(d))
+    tol = 1e-6 * max(1.0, float(np.sum(np.abs(d))))
+    if alternative == "greater":
+        return float(np.mean(sums >= observed - tol))
+    if alternative == "less":
+        return float(np.mean(sums <= observed + tol))
+    return float(np.mean(np.abs(sums) >= abs(observed) - tol))
+
+
+def sign_flip_interval(x, confidence: float = 0.95) -> tuple[float, float]:
+    """The interval of mean(x) obtained by inverting the two one-sided sign-flip tests, each at
+    (1 - confidence) / 2: every shift not rejected lies inside. NaN without spread."""
+    d = np.asarray(x, float)
+    if len(d) < 2 or np.ptp(d) == 0:
+        return float("nan"), float("nan")
+    tail = (1 - confidence) / 2
+    signs = _sign_patterns(len(d))
+    s1, s2 = signs @ d.astype(np.float32), signs.sum(axis=1)
+
+    def p_greater(mu: float) -> float:  # H0: mean <= mu
+        observed = float(np.sum(d) - mu * len(d))
+        return float(np.mean(s1 - mu * s2 >= observed - 1e-6 * max(1.0, float(np.abs(d - mu).sum()))))
+
+    def p_less(mu: float) -> float:  # H0: mean >= mu
+        observed = float(np.sum(d) - mu * len(d))
+        return float(np.mean(s1 - mu * s2 <= observed + 1e-6 * max(1.0, float(np.abs(d - mu).sum()))))
+
+    lo_bound, hi_bound = float(d.min()), float(d.max())
+    if p_greater(lo_bound) >= tail or p_less(hi_bound) >= tail:  # too few seeds to exclude anything
+        return lo_bound, hi_bound
+    low = _bisect(lambda mu: p_greater(mu) >= tail, lo_bound, float(d.mean()))
+    high = _bisect(lambda mu: p_less(mu) < tail, float(d.mean()), hi_bound)
+    return low, high
+
+
+def _bisect(inside, low: float, high: float, steps: int = 40) -> float:
+    """The boundary between `inside` false (at low) and true (at high), or the reverse."""
+    flip = inside(low)
+    for _ in range(steps):
+        mid = (low + high) / 2
+        if inside(mid) == flip:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
+
+
+def sign_flip_test(x, value: float = 0.0, alternative: str = "greater", confidence: float = 0.95,
+                   interval: bool = True) -> TestResult:
+    """The sign-flip permutation test of mean(x) against `value`, with its inverted interval
+    (skipped, NaN, without `interval`: simulations need only the p)."""
+    x = np.asarray(x, float)
+    low, high = sign_flip_interval(x, confidence) if interval else (float("nan"), float("nan"))
+    name = "sign-flip permutation" if len(x) <= SIGN_FLIP_EXACT_MAX_N else "sign-flip permutation (Monte Carlo)"
+    return TestResult(name, float(x.mean()), low, high, sign_flip_p(x, value, alternative), len(x))
+
+
 def tost_one_sample(x, value: float, margin: float, confidence: float = 0.95) -> TestResult:
     """Two one-sided tests that mean(x) lies within value +/- margin (equivalence).
 
@@ -138,6 +231,51 @@ def spread_test(a, b, alternative: str = "less", confidence: float = 0.95) -> Te
     high = np.sqrt(ratio / stats.f.ppf(tail, dfa, dfb))
     return TestResult("F test", float(np.sqrt(ratio)), float(low), float(high), float(p),
                       min(len(a), len(b)), float(ratio))
+
+
+def _pitman_morgan_t(a: np.ndarray, b: np.ndarray, ratio: float) -> float:
+    """t statistic (df n - 2) of corr(a + ratio*b, a - ratio*b), zero iff sd(a) = ratio*sd(b)."""
+    u, v = a + ratio * b, a - ratio * b
+    if np.ptp(u) == 0 or np.ptp(v) == 0:  # one of them constant: no correlation to measure
+        return 0.0
+    r = float(np.corrcoef(u, v)[0, 1])
+    r = min(max(r, -1 + 1e-15), 1 - 1e-15)
+    return r * np.sqrt(len(a) - 2) / np.sqrt(1 - r * r)
+
+
+def pitman_morgan(a, b, alternative: str = "less", confidence: float = 0.95) -> TestResult:
+    """Pitman-Morgan test that paired `a` varies less (or more) than `b` over the same seeds.
+
+    For paired normal samples var(a) = var(b) iff a + b and a - b are uncorrelated; the test is
+    Pearson's t on that correlation (df n - 2), valid whatever the correlation of the arms,
+    which the F test is not. Estimate: sd(a)/sd(b), with the exact interval from inverting the
+    test for every ratio k (corr(a + k b, a - k b) = 0 iff sd(a) = k sd(b))."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = len(a)
+    estimate = float(np.std(a, ddof=1) / np.std(b, ddof=1))
+    t = _pitman_morgan_t(a, b, 1.0)
+    p = stats.t.cdf(t, n - 2) if alternative == "less" else stats.t.sf(t, n - 2)
+    crit = stats.t.ppf(1 - (1 - confidence) / 2, n - 2)
+    log_est = np.log(estimate)
+
+    def solve(target: float, lo: float, hi: float) -> float:
+        f = lambda logk: _pitman_morgan_t(a, b, float(np.exp(logk))) - target  # noqa: E731
+        if f(lo) * f(hi) > 0:
+            return float(np.exp(lo if abs(f(lo)) < abs(f(hi)) else hi))
+        return float(np.exp(optimize.brentq(f, lo, hi, xtol=1e-10)))
+
+    low = solve(crit, log_est - 20, log_est)
+    high = solve(-crit, log_est, log_est + 20)
+    return TestResult("Pitman-Morgan", estimate, low, high, float(p), n, float(t))
+
+
+def bootstrap_log_sd_ratio_p(a, b, resamples: int = 4000, seed: int = 0) -> float:
+    """Paired bootstrap share of resamples (seeds drawn with replacement, both arms together)
+    in which sd(a) >= sd(b): a robust cross-check of `pitman_morgan(..., "less")`."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    idx = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
+    sa, sb = np.std(a[idx], axis=1, ddof=1), np.std(b[idx], axis=1, ddof=1)
+    return float((np.sum(sa >= sb) + 1) / (resamples + 1))
 
 
 def brown_forsythe_p(a, b, alternative: str = "less") -> float:

@@ -1,25 +1,33 @@
-"""Checking claims: run each claim's experiments through the store under its two-stage
-design and return its verdict. Claims that share an experiment share its stored runs."""
+"""Checking claims: run each claim's experiments through the store under its two-look design
+and return its verdict. Claims that share an experiment share its stored runs."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fml_bench.claims import CLAIMS, INCONCLUSIVE, Claim, ClaimResult, evaluate
-from fml_bench.experiments import get_spec
+from fml_bench.claims import FAMILY_SIZE, MEASUREMENT, Claim
+from fml_bench.experiments import ExperimentSpec, get_spec
+from fml_bench.plans import CONFIRMATORY_FIRST_SEED, plan_for
+from fml_bench.records import RunRecord
 from fml_bench.runner import Progress, run_experiment
 from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore
 from fml_bench.tiers import Tier
+from fml_bench.verdicts import INCONCLUSIVE, ClaimResult
+
+Runner = Callable[[ExperimentSpec, Sequence[int]], list[RunRecord]]
 
 
 @dataclass(frozen=True)
 class SuiteConfig:
     """Knobs of one suite run (from the command line or pytest options).
 
-    alpha: the family-wise error rate of the whole run; each claim is tested at
-    alpha / (number of registered claims) (Bonferroni; the report adds Holm-adjusted p),
-    split over the two looks of its design. seeds: (n1, n2) overriding every claim's own.
+    alpha: the family-wise error rate of the run; each claim is tested at alpha / family_size
+    (Bonferroni; the report adds Holm-adjusted p), split over the two looks of its design, for
+    both verdicts. seeds: (n1, n2) overriding every claim's plan. knockout: run each claim
+    with its mechanism removed (the verdict must be *fail*). runner: trains a spec for seeds
+    (default: through the store with the engine); tests inject one.
     """
 
     tier: Tier
@@ -27,35 +35,60 @@ class SuiteConfig:
     engine_override: str | None = None
     alpha: float = 0.05
     seeds: tuple[int, int] | None = None
-    base_seed: int = 0
+    base_seed: int = CONFIRMATORY_FIRST_SEED
+    family_size: int = FAMILY_SIZE
+    knockout: bool = False
+    runner: Runner | None = None
 
     @property
     def engine(self) -> str:
         return self.engine_override or self.tier.engine
 
     def design(self, claim: Claim) -> TwoStageDesign:
-        n1, n2 = self.seeds or claim.seeds[self.tier.name]
-        return TwoStageDesign(n1=n1, n2=max(n1, n2), alpha=self.alpha / len(CLAIMS))
+        if self.seeds:
+            n1, n2 = self.seeds
+        else:
+            plan = plan_for(claim.id, self.tier.name)
+            n1, n2 = plan.n1, plan.n2
+        return TwoStageDesign(n1=n1, n2=max(n1, n2), alpha=self.alpha / self.family_size)
+
+
+def sequential_verdict(design: TwoStageDesign, evaluate_at: Callable[[int, float], ClaimResult]) -> ClaimResult:
+    """Look after n1 seeds at the first look's level; if undecided, after n2 at the second's.
+    `evaluate_at(n, level)` gives the result on the first n seeds."""
+    looks = [design.n1] + ([design.n2] if design.n2 > design.n1 else [])
+    result = None
+    for n in looks:
+        result = evaluate_at(n, design.level(n))
+        if result.verdict != INCONCLUSIVE:
+            break
+    assert result is not None
+    return result
 
 
 def check_claim(claim: Claim, config: SuiteConfig, progress: Progress | None = None) -> ClaimResult:
     """Run the claim's experiments (first look, then the second if undecided) and test it.
 
     The result's wall_seconds is the training time of the runs it rests on (cached runs count
-    with the time they took when computed).
-    """
-    design = config.design(claim)
-    looks = [design.n1] + ([design.n2] if design.n2 > design.n1 else [])
-    result = None
-    for n in looks:
+    with the time they took when computed)."""
+    specs = [get_spec(name, config.tier) for name in claim.experiments()]
+    if config.knockout and claim.knockout is not None:
+        specs = [claim.knockout.apply(spec) for spec in specs]
+
+    def train(spec: ExperimentSpec, seeds: Sequence[int]) -> list[RunRecord]:
+        if config.runner is not None:
+            return config.runner(spec, seeds)
+        return run_experiment(spec, seeds, config.store, config.engine, progress)
+
+    def evaluate_at(n: int, level: float) -> ClaimResult:
         seeds = list(range(config.base_seed, config.base_seed + n))
-        specs = [get_spec(name, config.tier) for name in claim.experiments()]
-        runs = {spec.name: run_experiment(spec, seeds, config.store, config.engine, progress) for spec in specs}
+        runs = {spec.name: train(spec, seeds) for spec in specs}
         datasets = tuple(sorted({f"{s.dataset} ({s.train_size or 'all'} rows)" for s in specs}))
         compute = sum(r.wall_seconds for records in runs.values() for r in records)
-        result = evaluate(claim, config.tier.name, runs, design.level(n), config.engine, wall_seconds=compute,
-                          datasets=datasets)
-        if result.verdict != INCONCLUSIVE:
-            break
-    assert result is not None
-    return result
+        return claim.evaluate(config.tier.name, runs, level, config.engine, wall_seconds=compute,
+                              datasets=datasets, knockout=config.knockout)
+
+    design = config.design(claim)
+    if claim.kind == MEASUREMENT:  # no decision to make: measured once at the full plan
+        return evaluate_at(design.n2, design.level(design.n2))
+    return sequential_verdict(design, evaluate_at)

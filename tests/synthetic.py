@@ -11,9 +11,10 @@ from fml_bench.records import RunRecord
 
 def curves(epochs: int, seed: int, *, val_acc: float = 0.9, acc: float = 0.95, min_epoch: int | None = None,
            min_loss: float = 0.3, rise: float = 0.0, jag: float = 0.0, train_loss: float = 0.1,
-           noise: float = 0.002) -> dict[str, list[float]]:
+           noise: float = 0.002, penalty: float = 0.0) -> dict[str, list[float]]:
     """Per-epoch curves: accuracies rising to a plateau; val_loss falling to `min_loss` at
-    `min_epoch` (default: the last epoch), then rising by `rise` with `jag` zig-zag."""
+    `min_epoch` (default: the last epoch), then rising by `rise` with `jag` zig-zag; a constant
+    weight `penalty` included in val_loss, as keras reports it."""
     rng = np.random.default_rng(seed)
     e = np.arange(1, epochs + 1)
     m = epochs if min_epoch is None else int(np.clip(min_epoch + rng.integers(-1, 2), 1, epochs))
@@ -26,8 +27,9 @@ def curves(epochs: int, seed: int, *, val_acc: float = 0.9, acc: float = 0.95, m
     return {
         "loss": list(0.7 * (train_loss / 0.7) ** (e / epochs) + rng.normal(0, noise / 10, epochs)),
         "accuracy": list(acc * ramp + rng.normal(0, noise, epochs)),
-        "val_loss": list(val_loss + rng.normal(0, noise, epochs)),
+        "val_loss": list(val_loss + penalty + rng.normal(0, noise, epochs)),
         "val_accuracy": list(val_acc * ramp + rng.normal(0, noise, epochs)),
+        "penalty": [penalty] * epochs,
     }
 
 

@@ -55,11 +55,11 @@ def test_compare_exits_nonzero_on_a_regression(tmp_path, capsys):
 
     from tests.make_fixtures import FIXTURES
 
-    doc = json.loads((FIXTURES / "results-v1.json").read_text())
+    doc = json.loads((FIXTURES / "results-v2.json").read_text())
     worse = copy.deepcopy(doc)
-    worse["claims"][0]["verdict"] = "inconclusive"
+    worse["claims"][0]["verdict"] = "fail"
     (tmp_path / "a.json").write_text(json.dumps(doc))
     (tmp_path / "b.json").write_text(json.dumps(worse))
     assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 0
     assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
-    assert "pass -> inconclusive" in capsys.readouterr().out
+    assert "pass -> fail" in capsys.readouterr().out

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from fml_bench.engine import get_engine
-from fml_bench.engine.reference import majority_baseline, run_one, validation_folds
+from fml_bench.engine.reference import run_one
 from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import get_spec
+from fml_bench.protocol import majority_baseline, validation_folds
 
 TINY = get_spec("mnist-logreg", "fast").with_(name="tiny", train_size=300, epochs=2)
 
@@ -29,7 +30,7 @@ def test_different_seeds_differ(two_runs_seed_0):
 
 def test_record_has_history_timings_and_environment(two_runs_seed_0):
     r = two_runs_seed_0[0]
-    assert set(r.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    assert set(r.history) == {"loss", "accuracy", "val_loss", "val_accuracy", "penalty"}
     assert all(len(v) == 2 for v in r.history.values())
     assert len(r.epoch_seconds) == 2 and r.wall_seconds >= sum(r.epoch_seconds)
     assert {"tensorflow", "keras", "numpy", "cpu", "intra_op_threads", "op_determinism"} <= set(r.env)
@@ -60,8 +61,9 @@ def test_early_stopping_records_the_restored_model():
     assert spec.early_stopping_patience == 2
 
 
-def test_majority_baseline():
-    assert majority_baseline(np.array([0, 0, 1, 2])) == 0.5
+def test_majority_baseline_comes_from_the_training_labels():
+    # the training majority is class 0; the validation rows hold one 0 in four
+    assert majority_baseline(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1])) == 0.25
 
 
 def test_unknown_engine():

@@ -11,12 +11,12 @@ import pytest
 
 from fml_bench.report import compare, figures, markdown, results
 from fml_bench.report.run import render_folder, write_run_report
-from tests.make_fixtures import FIXTURES, fixture_document
+from tests.make_fixtures import FIXTURES, RESULTS, fixture_document
 
 
 @pytest.fixture
 def doc() -> dict:
-    return results.load(FIXTURES / "results-v1.json")
+    return results.load(RESULTS)
 
 
 def test_fixture_is_reproducible(doc):
@@ -24,7 +24,7 @@ def test_fixture_is_reproducible(doc):
 
 
 def test_markdown_matches_the_golden_file(doc):
-    names = {f"{c['claim_id']}-{c['tier']}": f"{c['claim_id']}-{c['tier']}.png" for c in doc["claims"]}
+    names = {markdown.figure_key(c): f"{markdown.figure_key(c)}.png" for c in doc["claims"]}
     assert markdown.render(doc, names) == (FIXTURES / "report-golden.md").read_text()
 
 
@@ -46,6 +46,15 @@ def test_figure_panels_follow_the_measured_metrics(doc):
     assert figures.claim_keys(doc["claims"][1]) == ["val_loss"]
 
 
+def test_holm_covers_the_family_only(doc):
+    family = [c for c in doc["claims"] if results.is_confirmatory(c)]
+    assert [c["claim_id"] for c in family] == ["noise-channels", "imdb-l2"]
+    assert all(c["p_adjusted"] is None for c in doc["claims"] if not results.is_confirmatory(c))
+    text = markdown.render(doc, {})
+    assert "Measurements and knock-outs" in text and "knock-out: L2 factor 0" not in text
+    assert "**Knock-out:** L2 factor 0 (the claim must fail)." in text
+
+
 @pytest.mark.parametrize("breakage", ["version", "verdict", "missing", "type"])
 def test_schema_validation_rejects_broken_documents(doc, breakage):
     bad = copy.deepcopy(doc)
@@ -62,12 +71,11 @@ def test_schema_validation_rejects_broken_documents(doc, breakage):
 
 
 def test_report_folder_latest_pointer_and_history(tmp_path):
-    from fml_bench.claims import evaluate, get_claim
-    from tests.test_claims_can_fail import LEVEL, full_world
+    from fml_bench.claims import get_claim
+    from fml_bench.suite import check_claim
+    from tests.test_claims_can_fail import config
 
-    world = full_world()
-    claim = get_claim("more-data")
-    result = evaluate(claim, "fast", {n: world[n] for n in claim.experiments()}, LEVEL)
+    result = check_claim(get_claim("more-data"), config("fast"))
     folder, regressions = write_run_report([result], tmp_path, run_id="run1")
     assert regressions == []
     assert {p.name for p in folder.iterdir()} >= {"report.md", "results.json", "more-data-fast.png"}
@@ -95,6 +103,28 @@ def test_a_flip_is_a_regression(doc):
     comparison = compare.compare(doc, current)
     assert [f.kind for f in comparison.findings] == ["flip"]
     assert comparison.regressions and "pass -> fail" in comparison.findings[0].detail
+
+
+def test_a_flip_to_inconclusive_is_a_warning_not_a_regression(doc):
+    current = copy.deepcopy(doc)
+    current["claims"][0]["verdict"] = "inconclusive"
+    comparison = compare.compare(doc, current)
+    assert [f.kind for f in comparison.findings] == ["flip"] and not comparison.regressions
+    assert "rerun" in comparison.findings[0].detail
+
+
+def test_drift_is_paired_by_seed_and_holm_corrected(doc):
+    current = copy.deepcopy(doc)
+    part = current["claims"][0]["parts"][0]
+    # a shift far below the seed-to-seed spread, but the same on every seed: paired, it shows
+    part["values_a"] = [v - 0.002 + 0.0004 * (-1) ** i for i, v in enumerate(part["values_a"])]
+    findings = compare.compare(doc, current).findings
+    assert [f.kind for f in findings] == ["drift"] and "paired t over 10 seeds" in findings[0].detail
+    assert "Holm p=" in findings[0].detail
+    # the same shift between runs on different seeds is not distinguishable from noise
+    other = copy.deepcopy(current)
+    other["claims"][0]["first_seed"] = 100
+    assert [f.kind for f in compare.compare(doc, other).findings] == []
 
 
 def test_a_drift_beyond_seed_variation_is_found(doc):

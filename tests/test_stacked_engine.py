@@ -10,6 +10,7 @@ import scipy.sparse
 from fml_bench.engine import reference, stacked
 from fml_bench.experiments import get_spec
 from fml_bench.inputs import prepare
+from fml_bench.protocol import early_stopping_epochs
 from fml_bench.seeding import seed_everything
 
 CASES = {
@@ -86,8 +87,8 @@ def test_seeds_shuffle_and_drop_out_independently(multi_hot_data):
 
 def test_early_stopping_follows_keras_rule():
     curve = np.array([0.5, 0.4, 0.45, 0.46, 0.3])
-    assert stacked.early_stopping_epochs(curve, patience=2) == (4, 1)
-    assert stacked.early_stopping_epochs(np.array([0.5, 0.4, 0.3]), patience=2) == (3, 2)
+    assert early_stopping_epochs(curve, patience=2) == (4, 1)
+    assert early_stopping_epochs(np.array([0.5, 0.4, 0.3]), patience=2) == (3, 2)
 
 
 def test_kfold_slots_match_the_protocol():
@@ -95,3 +96,22 @@ def test_kfold_slots_match_the_protocol():
     records = stacked.run_seeds(spec, [0, 1])
     assert all(r.extra["models_trained"] == 4 for r in records)
     assert records[0].extra["estimate_val_accuracy"] != records[1].extra["estimate_val_accuracy"]
+
+
+def test_knocked_out_regularizers_train_exactly_like_the_plain_model():
+    """L2 factor 0 and dropout rate 0 (the knock-outs of imdb-l2 and imdb-dropout) leave the
+    layers in place and change nothing: the stacked engine gives the plain model's curves."""
+    plain = get_spec("imdb-16-16", "fast").with_(epochs=2, train_size=400, evaluate_test=False, test_size=None)
+    for model, option in (("imdb_16_16_l2", ("l2", 0.0)), ("imdb_16_16_dropout", ("rate", 0.0))):
+        knocked = plain.with_(model=model, model_options=(option,))
+        a, b = stacked.run_seeds(plain, [0]), stacked.run_seeds(knocked, [0])
+        np.testing.assert_allclose(a[0].history["val_loss"], b[0].history["val_loss"], rtol=1e-5)
+        assert b[0].history["penalty"] == [0.0, 0.0]
+
+
+def test_early_stopping_scores_the_restored_model_on_the_test_split():
+    spec = get_spec("imdb-16-16-early-stopping", "fast").with_(train_size=400, test_size=400, epochs=6)
+    for engine in (reference, stacked):
+        record = engine.run_seeds(spec, [0])[0]
+        assert {"test_loss", "test_accuracy", "restored_val_loss"} <= set(record.extra)
+        assert 0.4 < record.extra["test_accuracy"] <= 1.0

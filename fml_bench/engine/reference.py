@@ -14,8 +14,8 @@ import tensorflow as tf
 from fml_bench.engine import report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
-from fml_bench.inputs import holdout_split_index, prepare, validation_start
-from fml_bench.models import build
+from fml_bench.inputs import prepare, prepare_test, validation_start
+from fml_bench.protocol import PENALTY, compile_model, majority_baseline, validation_folds
 from fml_bench.records import HISTORY_KEYS, RunRecord
 from fml_bench.seeding import seed_everything
 
@@ -23,29 +23,19 @@ ENGINE_NAME = "reference"
 
 
 class EpochTimer(keras.callbacks.Callback):
-    """Wall time of each epoch, validation included."""
+    """Wall time of each epoch, validation included, and the weight penalty at its end."""
 
     def on_train_begin(self, logs=None):
         self.seconds: list[float] = []
+        self.penalty: list[float] = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self._start = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
         self.seconds.append(time.perf_counter() - self._start)
+        self.penalty.append(float(sum(float(keras.ops.convert_to_numpy(loss)) for loss in self.model.losses)))
         report_epoch(epoch + 1, self.params.get("epochs", 0), dict(logs or {}))
-
-
-def compile_model(spec: ExperimentSpec) -> keras.Model:
-    """Build and compile the spec's model as the book does."""
-    model = build(spec.model)
-    optimizer = (
-        keras.optimizers.get(spec.optimizer)
-        if spec.learning_rate is None
-        else keras.optimizers.get({"class_name": spec.optimizer, "config": {"learning_rate": spec.learning_rate}})
-    )
-    model.compile(optimizer=optimizer, loss=spec.loss, metrics=["accuracy"])
-    return model
 
 
 def shuffled_batches(x, y, batch_size: int, seed: int) -> tf.data.Dataset:
@@ -83,13 +73,16 @@ def _fit(spec: ExperimentSpec, x, y, seed: int, validation_data=None, holdout: b
         shuffle=False, validation_data=validation_data, validation_batch_size=spec.batch_size,
     )
     curves = {k: [float(v) for v in history.history[k]] for k in HISTORY_KEYS}
+    curves[PENALTY] = timer.penalty
     return model, curves, timer.seconds
 
 
-def majority_baseline(labels: np.ndarray) -> float:
-    """Section 5.2.2: accuracy of always predicting the most frequent class of `labels`."""
-    _, counts = np.unique(labels, return_counts=True)
-    return float(counts.max() / len(labels))
+def _score_test(spec: ExperimentSpec, model: keras.Model) -> dict[str, float]:
+    """The trained model's loss and accuracy on the spec's test rows (keras' evaluate); with
+    early stopping these are the restored model's."""
+    x_test, y_test = prepare_test(spec)
+    loss, accuracy = model.evaluate(x_test, y_test, batch_size=spec.batch_size, verbose=0)
+    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
 
 
 def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
@@ -101,13 +94,15 @@ def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
     if spec.protocol == "holdout":
         model, curves, seconds = _fit(spec, x, y, seed, holdout=True)
         cut = validation_start(spec, len(y))
-        extra["majority_baseline"] = majority_baseline(y[cut:])
+        extra["majority_baseline"] = majority_baseline(y[:cut], y[cut:])
         if spec.early_stopping_patience is not None:
             val_loss, val_acc = model.evaluate(x[cut:], y[cut:], batch_size=spec.batch_size, verbose=0)
             extra.update(
                 restored_val_loss=float(val_loss), restored_val_accuracy=float(val_acc),
                 epochs_run=float(len(curves["loss"])),
             )
+        if spec.evaluate_test:
+            extra.update(_score_test(spec, model))
     else:
         curves, seconds, extra = _cross_validate(spec, x, y, seed)
     return RunRecord(
@@ -115,24 +110,6 @@ def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
         history=curves, epoch_seconds=seconds, wall_seconds=time.perf_counter() - start,
         env=manifest(), extra=extra,
     )
-
-
-def validation_folds(num_samples: int, spec: ExperimentSpec, seed: int) -> list[np.ndarray]:
-    """Section 5.2.1: the validation index sets of a protocol.
-
-    shuffled-holdout (listing 5.5): shuffle, hold out `validation_split`. kfold (listing
-    5.6): K equal folds of one shuffled order. iterated-kfold: `repeats` K-fold partitions,
-    each of a fresh shuffle ("iterated K-fold validation with shuffling").
-    """
-    rng = np.random.default_rng([seed, 5_2_1])
-    if spec.protocol == "shuffled-holdout":
-        order = rng.permutation(num_samples)
-        return [order[holdout_split_index(num_samples, spec.validation_split):]]
-    repeats = spec.repeats if spec.protocol == "iterated-kfold" else 1
-    folds = []
-    for _ in range(repeats):
-        folds.extend(np.array_split(rng.permutation(num_samples), spec.folds))
-    return folds
 
 
 def _cross_validate(spec: ExperimentSpec, x, y, seed: int):
@@ -145,7 +122,7 @@ def _cross_validate(spec: ExperimentSpec, x, y, seed: int):
         losses.append(curves["val_loss"][-1])
         curve_sets.append(curves)
         seconds.extend(secs)
-    mean_curves = {k: np.mean([c[k] for c in curve_sets], axis=0).tolist() for k in HISTORY_KEYS}
+    mean_curves = {k: np.mean([c[k] for c in curve_sets], axis=0).tolist() for k in (*HISTORY_KEYS, PENALTY)}
     extra = dict(
         estimate_val_accuracy=float(np.mean(scores)), estimate_val_loss=float(np.mean(losses)),
         models_trained=float(len(scores)),

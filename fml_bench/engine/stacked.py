@@ -23,11 +23,12 @@ import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
-from fml_bench.engine import reference, report_epoch
+from fml_bench.engine import report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
-from fml_bench.inputs import prepare, validation_start
+from fml_bench.inputs import prepare, prepare_test, validation_start
 from fml_bench.models import build
+from fml_bench.protocol import PENALTY, compile_model, early_stopping_epochs, majority_baseline, validation_folds
 from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything
 
@@ -55,7 +56,7 @@ def initial_models(spec: ExperimentSpec, seeds: Sequence[int], input_dim: int | 
     models = []
     for seed in seeds:
         seed_everything(seed)
-        model = build(spec.model)
+        model = build(spec.model, dict(spec.model_options))
         if input_dim is not None:
             model.build((None, input_dim))
         models.append(model)
@@ -133,21 +134,21 @@ class StackedTrainer:
     """Trains a StackedNet on per-seed (or shared) arrays with keras' fit semantics."""
 
     def __init__(self, spec: ExperimentSpec, net: StackedNet, x_train, y_train, x_val, y_val,
-                 jit_compile: bool = True):
+                 jit_compile: bool = True, test: tuple | None = None):
         self.spec, self.net = spec, net
         self.sparse = scipy.sparse.issparse(x_train)
         if self.sparse:
             jit_compile = False  # ragged gathers have data-dependent shapes
             self.x_train = _ragged_rows(x_train)
-            self.x_val_csr = x_val.tocsr()
-            self.x_val = None
         else:
-            self.x_train, self.x_val = tf.constant(x_train), tf.constant(x_val)
-        self.y_train, self.y_val = tf.constant(y_train), tf.constant(y_val)
+            self.x_train = tf.constant(x_train)
+        self.validation = _EvalSet(x_val, y_val)
+        self.test = _EvalSet(*test) if test is not None else None
+        self.y_train = tf.constant(y_train)
         self.fan_in = x_train.shape[-1]
         self.per_seed_x = len(x_train.shape) == 3
         self.per_seed_y = len(y_train.shape) == 2
-        self.optimizer = reference.compile_model(spec).optimizer
+        self.optimizer = compile_model(spec).optimizer
         self.optimizer.build(net.variables)
         self._train_step = tf.function(self._train_step_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._eval_step = tf.function(self._eval_step_impl, jit_compile=jit_compile, reduce_retracing=True)
@@ -193,32 +194,35 @@ class StackedTrainer:
 
     def _eval_step_impl(self, xb, yb):
         shared_sparse = isinstance(xb, tf.SparseTensor)
-        if not self.per_seed_y:
+        if yb.shape[0] == 1:
             yb = tf.repeat(yb, self.net.seeds, axis=0)
         probs = self.net(xb, training=False, shared_sparse=shared_sparse)
         loss, hits = _loss_and_hits(self.spec, yb, probs)
         return tf.reduce_sum(loss, axis=1), tf.reduce_sum(hits, axis=1)
 
-    def evaluate(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-seed validation loss (regularization included, as keras) and accuracy."""
-        n = int(self.y_val.shape[-1])
+    def evaluate(self, data: _EvalSet) -> tuple[np.ndarray, np.ndarray]:
+        """Per-seed loss (data term only, without the weight penalty) and accuracy on `data`."""
+        n = data.rows
         loss_sum = np.zeros(self.net.seeds)
         hit_sum = np.zeros(self.net.seeds)
         chunk = max(self.spec.batch_size, EVAL_CHUNK // self.net.seeds)  # sums are order-free
         for start in range(0, n, chunk):
-            stop = min(n, start + chunk)
-            xb = _sparse_tensor(self.x_val_csr[start:stop]) if self.sparse else self.x_val[..., start:stop, :]
-            yb = self.y_val[..., start:stop] if self.per_seed_y else self.y_val[None, start:stop]
+            xb, yb = data.rows_between(start, min(n, start + chunk))
             loss, hits = self._eval_step(xb, yb)
             loss_sum += loss.numpy()
             hit_sum += hits.numpy()
-        return loss_sum / n + self.net.regularization().numpy(), hit_sum / n
+        return loss_sum / n, hit_sum / n
 
-    def fit(self, seeds: Sequence[int], shuffle: bool = True):
-        """Train all epochs; returns per-seed histories {key: (S, epochs)} and epoch times."""
+    def fit(self, seeds: Sequence[int], shuffle: bool = True, test_every_epoch: bool = False):
+        """Train all epochs; returns per-seed histories {key: (S, epochs)} and epoch times.
+
+        Validation loss includes the weight penalty (keras' rule); `penalty` is that term.
+        With `test_every_epoch`, `test_loss`/`test_accuracy` curves score the test set too."""
         n = int(self.y_train.shape[-1])
         b = self.spec.batch_size
-        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy")}
+        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", PENALTY)}
+        if test_every_epoch:
+            history.update(test_loss=[], test_accuracy=[])
         seconds = []
         orders = [np.random.default_rng([s, 0x5eed]) for s in seeds]
         for _ in range(self.spec.epochs):
@@ -232,14 +236,37 @@ class StackedTrainer:
                 loss, hits = self._train_step(tf.constant(perm[:, full * b :]))
                 loss_sum += loss * (n % b)
                 hit_sum += hits
-            val_loss, val_acc = self.evaluate()
+            penalty = self.net.regularization().numpy()
+            val_loss, val_acc = self.evaluate(self.validation)
             history["loss"].append(loss_sum.numpy() / n)
             history["accuracy"].append(hit_sum.numpy() / n)
-            history["val_loss"].append(val_loss)
+            history["val_loss"].append(val_loss + penalty)
             history["val_accuracy"].append(val_acc)
+            history[PENALTY].append(penalty)
+            if test_every_epoch:
+                test_loss, test_acc = self.evaluate(self.test)
+                history["test_loss"].append(test_loss + penalty)
+                history["test_accuracy"].append(test_acc)
             seconds.append(time.perf_counter() - start)
-            report_epoch(len(seconds), self.spec.epochs, {"val_loss": float(np.mean(val_loss)), "seeds": len(seeds)})
+            report_epoch(len(seconds), self.spec.epochs,
+                         {"val_loss": float(np.mean(val_loss + penalty)), "seeds": len(seeds)})
         return {k: np.stack(v, axis=1) for k, v in history.items()}, seconds
+
+
+class _EvalSet:
+    """Rows to score: features dense (rows, fan_in) shared or (S, rows, fan_in) per seed, or a
+    CSR matrix (shared); labels (rows,) shared or (S, rows) per seed."""
+
+    def __init__(self, x, y):
+        self.csr = x.tocsr() if scipy.sparse.issparse(x) else None
+        self.x = None if self.csr is not None else tf.constant(x)
+        self.y = tf.constant(y)
+        self.rows = int(self.y.shape[-1])
+
+    def rows_between(self, start: int, stop: int):
+        xb = _sparse_tensor(self.csr[start:stop]) if self.csr is not None else self.x[..., start:stop, :]
+        yb = self.y[..., start:stop] if len(self.y.shape) == 2 else self.y[None, start:stop]
+        return xb, yb
 
 
 def _ragged_rows(csr) -> tf.RaggedTensor:
@@ -253,20 +280,6 @@ def _sparse_tensor(csr) -> tf.SparseTensor:
     coo = csr.tocoo()
     indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
     return tf.sparse.reorder(tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape))
-
-
-def early_stopping_epochs(val_loss: np.ndarray, patience: int) -> tuple[int, int]:
-    """Keras' EarlyStopping(val_loss, patience, restore_best_weights) on one curve:
-    (epochs run, best epoch index)."""
-    best, best_epoch, wait = np.inf, 0, 0
-    for epoch, current in enumerate(val_loss):
-        wait += 1
-        if current < best:
-            best, best_epoch, wait = current, epoch, 0
-            continue
-        if wait >= patience and epoch > 0:
-            return epoch + 1, best_epoch
-    return len(val_loss), best_epoch
 
 
 def use_sparse_input(spec: ExperimentSpec, first_layer_units: int) -> bool:
@@ -306,19 +319,31 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
     for model in models:
         model.build((None, x.shape[-1]))
     net = StackedNet(models)
-    trainer = StackedTrainer(spec, net, x_train, y_train, x_val, y_val, jit_compile=jit_compile)
-    history, seconds = trainer.fit(seeds, shuffle=shuffle)
+    stops_early = spec.early_stopping_patience is not None
+    test = prepare_test(spec, sparse=scipy.sparse.issparse(x)) if spec.evaluate_test else None
+    trainer = StackedTrainer(spec, net, x_train, y_train, x_val, y_val, jit_compile=jit_compile, test=test)
+    history, seconds = trainer.fit(seeds, shuffle=shuffle, test_every_epoch=stops_early and test is not None)
+    if test is not None and not stops_early:
+        test_loss, test_acc = trainer.evaluate(trainer.test)
+        test_loss = test_loss + history[PENALTY][:, -1]
     wall = (time.perf_counter() - start) / len(seeds)
     records = []
     for i, seed in enumerate(seeds):
-        curves = {k: v[i].tolist() for k, v in history.items()}
+        test_curves = {k: history[k][i] for k in ("test_loss", "test_accuracy") if k in history}
+        curves = {k: v[i].tolist() for k, v in history.items() if k not in test_curves}
+        train_labels = y_train[i] if y_train.ndim == 2 else y_train
         val_labels = y_val[i] if y_val.ndim == 2 else y_val
-        extra = {"majority_baseline": reference.majority_baseline(val_labels)}
-        if spec.early_stopping_patience is not None:
+        extra = {"majority_baseline": majority_baseline(train_labels, val_labels)}
+        if stops_early:
             ran, best = early_stopping_epochs(history["val_loss"][i], spec.early_stopping_patience)
             curves = {k: v[:ran] for k, v in curves.items()}
             extra.update(restored_val_loss=float(history["val_loss"][i][best]),
                          restored_val_accuracy=float(history["val_accuracy"][i][best]), epochs_run=float(ran))
+            if test_curves:
+                extra.update(test_loss=float(test_curves["test_loss"][best]),
+                             test_accuracy=float(test_curves["test_accuracy"][best]))
+        elif test is not None:
+            extra.update(test_loss=float(test_loss[i]), test_accuracy=float(test_acc[i]))
         records.append(RunRecord(
             spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
             epoch_seconds=[s / len(seeds) for s in seconds][: len(curves["loss"])], wall_seconds=wall,
@@ -337,19 +362,21 @@ def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -
     for seed in seeds:
         x, y = prepare(spec, seed)
         seed_everything(seed)
-        for k, held_out in enumerate(reference.validation_folds(len(y), spec, seed)):
+        for k, held_out in enumerate(validation_folds(len(y), spec, seed)):
             mask = np.zeros(len(y), bool)
             mask[held_out] = True
             x_tr.append(x[~mask])
             y_tr.append(y[~mask])
             x_va.append(x[mask])
             y_va.append(y[mask])
-            model = build(spec.model)
+            model = build(spec.model, dict(spec.model_options))
             model.build((None, x.shape[-1]))
             models.append(model)
             slots.append(seed * 1000 + k)
             owner.append(seed)
     if len({len(v) for v in y_va}) != 1:
+        from fml_bench.engine import reference  # folds of unequal size cannot share a stack
+
         return reference.run_seeds(spec, seeds)
     trainer = StackedTrainer(spec, StackedNet(models), np.stack(x_tr), np.stack(y_tr), np.stack(x_va),
                              np.stack(y_va), jit_compile=jit_compile)

@@ -1,6 +1,7 @@
 """Comparing a run with a baseline run: verdict flips, effect drifts, benchmark slow-downs.
 
-A drift is a two-sample Welch test between the two runs' per-seed effects of the same part;
+A drift is a paired t test between the two runs' per-seed effects of the same part over the
+seeds they share (Welch's t when they share none), Holm-corrected over all parts compared;
 a slow-down follows asv's rule: slower by more than `factor` and, where both runs kept their
 rounds, a Mann-Whitney test over the rounds agrees.
 """
@@ -12,6 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats as sps
 from tabulate import tabulate
+
+from fml_bench.stats import holm
 
 
 @dataclass(frozen=True)
@@ -38,29 +41,68 @@ def _per_seed_effect(part: dict) -> np.ndarray:
     return a - np.asarray(part["values_b"], float) if part.get("values_b") is not None else a
 
 
+def _key(c: dict) -> tuple[str, str, str]:
+    return c["claim_id"], c["tier"], c.get("knockout", "")
+
+
+def _seeds(c: dict) -> list[int]:
+    return list(range(c.get("first_seed", 0), c.get("first_seed", 0) + c["seeds"]))
+
+
+def _drift_p(base_claim: dict, cur_claim: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, str]:
+    """Paired t over the seeds both runs share (the same seed gives the same data and initial
+    weights, so pairing removes that variance), else Welch's t."""
+    base_seeds, cur_seeds = _seeds(base_claim), _seeds(cur_claim)
+    shared = sorted(set(base_seeds) & set(cur_seeds))
+    if len(shared) >= 3:
+        xi = x[[base_seeds.index(s) for s in shared]]
+        yi = y[[cur_seeds.index(s) for s in shared]]
+        if np.ptp(yi - xi) == 0:
+            return (1.0 if np.all(yi == xi) else 0.0), f"paired over {len(shared)} seeds, no spread"
+        return float(sps.ttest_rel(yi, xi).pvalue), f"paired t over {len(shared)} seeds"
+    return float(sps.ttest_ind(y, x, equal_var=False).pvalue), "Welch t"
+
+
 def compare_claims(baseline: dict, current: dict, alpha: float = 0.01) -> list[Finding]:
-    base = {(c["claim_id"], c["tier"]): c for c in baseline["claims"]}
+    """Flips, drifts and unmatched claims. Runs are matched on (claim, tier, knock-out); parts
+    on their id. A flip to *fail* is a regression; a flip to *inconclusive* is a warning (rerun
+    to confirm). Drifts are decided at `alpha` after Holm's correction over every part compared."""
+    base = {_key(c): c for c in baseline["claims"]}
     findings = []
+    drifts = []
     for c in current["claims"]:
-        key = (c["claim_id"], c["tier"])
-        subject = f"{c['claim_id']} ({c['tier']})"
+        key = _key(c)
+        subject = f"{c['claim_id']} ({c['tier']}{', knock-out' if key[2] else ''})"
         if key not in base:
             findings.append(Finding("new", subject, f"no baseline; now {c['verdict']}", False))
             continue
         b = base[key]
+        notes = []
+        if b["seeds"] != c["seeds"] or b.get("first_seed", 0) != c.get("first_seed", 0):
+            notes.append(f"seeds differ: {b['seeds']} from {b.get('first_seed', 0)} vs "
+                         f"{c['seeds']} from {c.get('first_seed', 0)}")
         if b["verdict"] != c["verdict"]:
-            findings.append(Finding("flip", subject, f"{b['verdict']} -> {c['verdict']}",
-                                    regression=b["verdict"] == "pass"))
-        for bp, cp in zip(b["parts"], c["parts"]):
+            regression = c["verdict"] == "fail" and not key[2]
+            detail = f"{b['verdict']} -> {c['verdict']}"
+            if c["verdict"] == "inconclusive":
+                detail += " (a warning: rerun on new seeds to confirm before calling it a regression)"
+            findings.append(Finding("flip", subject, "; ".join([detail, *notes]), regression=regression))
+        base_parts = {p.get("part_id", str(i)): p for i, p in enumerate(b["parts"])}
+        for i, cp in enumerate(c["parts"]):
+            bp = base_parts.get(cp.get("part_id", str(i)))
+            if bp is None:
+                continue
             x, y = _per_seed_effect(bp), _per_seed_effect(cp)
             if len(x) < 2 or len(y) < 2 or (np.ptp(x) == 0 and np.ptp(y) == 0):
                 continue
-            p = float(sps.ttest_ind(y, x, equal_var=False).pvalue)
-            if p < alpha:
-                findings.append(Finding(
-                    "drift", f"{subject}: {cp['says']}",
-                    f"{cp['metric']} effect {x.mean():+.4g} -> {y.mean():+.4g} (Welch p={p:.2g})", False))
-    for key in base.keys() - {(c["claim_id"], c["tier"]) for c in current["claims"]}:
+            p, how = _drift_p(b, c, x, y)
+            drifts.append((p, f"{subject}: {cp['says']}",
+                           f"{cp['metric']} effect {x.mean():+.4g} -> {y.mean():+.4g} ({how})"))
+    adjusted = holm([d[0] for d in drifts]) if drifts else []
+    for (p, subject, detail), p_holm in zip(drifts, adjusted):
+        if p_holm < alpha:
+            findings.append(Finding("drift", subject, f"{detail}, p={p:.2g}, Holm p={p_holm:.2g}", False))
+    for key in base.keys() - {_key(c) for c in current["claims"]}:
         findings.append(Finding("missing", f"{key[0]} ({key[1]})", "in the baseline, not in this run", False))
     return findings
 

@@ -26,27 +26,23 @@ def mean_band(curves: list[list[float]]) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def claim_keys(claim: dict) -> list[str]:
-    """The history keys a claim's figure shows: the ones its parts measure, validation first."""
+    """The history keys a claim's figure shows: the ones its parts measure, in order."""
     keys = []
     for part in claim["parts"]:
-        metric = part["metric"]
-        for key in ("val_accuracy", "val_loss", "accuracy", "loss"):
-            if key in metric.split() or metric.endswith(key) or f" {key} " in f" {metric} ":
-                if key not in keys:
-                    keys.append(key)
-                break
-    if not keys:
-        keys = ["val_accuracy"]
-    return keys
+        key = part.get("metric_key")
+        if key in LABELS and key not in keys:
+            keys.append(key)
+    return keys or ["val_accuracy"]
 
 
 def _save(fig, claim: dict, folder: Path) -> Path:
     """Title the figure with the claim and its verdict; write `<claim_id>-<tier>.png`."""
     import matplotlib.pyplot as plt
 
-    fig.suptitle(f"{claim['claim_id']} ({claim['tier']} tier): {claim['verdict']}", fontsize=11)
+    knockout = f", knock-out: {claim['knockout']}" if claim.get("knockout") else ""
+    fig.suptitle(f"{claim['claim_id']} ({claim['tier']} tier{knockout}): {claim['verdict']}", fontsize=11)
     fig.tight_layout()
-    path = folder / f"{claim['claim_id']}-{claim['tier']}.png"
+    path = folder / f"{claim['claim_id']}-{claim['tier']}{'-knockout' if knockout else ''}.png"
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
@@ -77,7 +73,7 @@ def plot_spread(claim: dict, folder: Path) -> Path:
 def plot_claim(claim: dict, folder: Path) -> Path:
     """Write `<claim_id>-<tier>.png` into `folder`: one panel per measured history key
     (a strip plot of per-seed estimates for spread claims)."""
-    if claim["parts"][0]["test"] == "F test":
+    if claim["parts"][0]["test"].startswith("Pitman-Morgan"):
         return plot_spread(claim, folder)
     import matplotlib
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from fml_bench.claims import PartResult, describe_part
+from fml_bench.report.results import is_confirmatory
+from fml_bench.verdicts import PartResult, describe_part
 
-VERDICT_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive"}
+VERDICT_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive", "measured": "📏 measured"}
 
 
 def _fmt_p(p) -> str:
@@ -24,18 +25,24 @@ def verdict_label(claim: dict) -> str:
     return f"{label} (known divergence)" if claim.get("known_divergence") else label
 
 
-def summary_table(doc: dict) -> str:
-    """One row per claim: its first part's metric and effect stand for the claim."""
+def _anchor(c: dict) -> str:
+    suffix = "-knock-out" if c.get("knockout") else ""
+    return f"{c['claim_id']}-{c['tier']}-tier{suffix}"
+
+
+def summary_table(doc: dict, claims: list[dict] | None = None) -> str:
+    """One row per claim: its first part's metric, effect and SESOI stand for the claim."""
     rows = []
-    for c in doc["claims"]:
+    for c in doc["claims"] if claims is None else claims:
         main = c["parts"][0]
         rows.append([
-            f"[{c['claim_id']}](#{c['claim_id']}-{c['tier']}-tier)", c["section"], c["tier"], main["metric"],
+            f"[{c['claim_id']}](#{_anchor(c)})", c["section"], c["tier"], main["metric"],
             _effect(main) + (f" (+{len(c['parts']) - 1} more)" if len(c["parts"]) > 1 else ""),
+            "n/a" if main.get("sesoi") is None else f"{main['sesoi']:.3g}",
             _fmt_p(c["p_adjusted"]), c["seeds"], verdict_label(c), f"{c['wall_seconds']:.0f}s",
         ])
-    headers = ["claim", "book section", "tier", "metric", "effect [95% CI]", "Holm p", "seeds", "verdict",
-               "training time"]
+    headers = ["claim", "book section", "tier", "metric", "effect [95% CI]", "smallest effect of interest",
+               "Holm p", "seeds", "verdict", "training time"]
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
@@ -46,12 +53,15 @@ def _part_from_dict(d: dict) -> PartResult:
 
 
 def claim_section(c: dict, figure_name: str | None) -> str:
-    lines = [f"## {c['claim_id']} ({c['tier']} tier)", "",
+    title = f"## {c['claim_id']} ({c['tier']} tier{', knock-out' if c.get('knockout') else ''})"
+    lines = [title, "",
              f"**Book, section {c['section']}:** {c['statement']} ({c['book_says']}.)", "",
              f"**Verdict:** {verdict_label(c)}: p = {_fmt_p(c['p'])} (largest of its parts; Holm-adjusted "
              f"{_fmt_p(c['p_adjusted'])}) at level {c['level']:.2g}, {c['seeds']} seeds, engine {c['engine']}.", ""]
     if c.get("datasets"):
         lines += [f"**Data:** {', '.join(c['datasets'])}.", ""]
+    if c.get("knockout"):
+        lines += [f"**Knock-out:** {c['knockout']} (the claim must fail).", ""]
     if c.get("known_divergence"):
         lines += [f"**Known divergence:** {c['known_divergence']}", ""]
     rows = []
@@ -66,23 +76,34 @@ def claim_section(c: dict, figure_name: str | None) -> str:
     return "\n".join(lines)
 
 
+def figure_key(c: dict) -> str:
+    return f"{c['claim_id']}-{c['tier']}" + ("-knockout" if c.get("knockout") else "")
+
+
 def environment_table(env: dict) -> str:
     return tabulate(sorted(env.items()), headers=["", ""], tablefmt="github")
 
 
 def render(doc: dict, figures: dict[str, str], comparison: str | None = None) -> str:
     """The whole report.md. figures: claim_id-tier -> figure file name (relative)."""
-    counts = {v: sum(c["verdict"] == v for c in doc["claims"]) for v in ("pass", "fail", "inconclusive")}
+    family = [c for c in doc["claims"] if is_confirmatory(c)]
+    others = [c for c in doc["claims"] if not is_confirmatory(c)]
+    counts = {v: sum(c["verdict"] == v for c in family) for v in ("pass", "fail", "inconclusive")}
     out = [f"# fml-bench report {doc['run_id']}", "",
            f"Deep Learning with Python (2nd ed.), chapter 5, checked over seeds. Created {doc['created']}; "
            f"tier {', '.join(doc['tiers'])}; engine {', '.join(doc['engines'])}; "
            f"{counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive.", "",
            "Each claim is tested at the run's family-wise level divided among the registered claims "
-           "(Bonferroni, split over a two-look sequential design); the table shows Holm-adjusted p.", "",
-           summary_table(doc), ""]
+           "(Bonferroni, split over a two-look sequential design), for *pass* (the effect lies beyond zero "
+           "in the book's direction) and for *fail* (it lies short of the smallest effect of interest); "
+           "the table shows Holm-adjusted p.", "",
+           summary_table(doc, family), ""]
+    if others:
+        out += ["Measurements and knock-outs (outside the family; a knock-out must fail):", "",
+                summary_table(doc, others), ""]
     if comparison:
         out += [comparison, ""]
     for c in doc["claims"]:
-        out += [claim_section(c, figures.get(f"{c['claim_id']}-{c['tier']}")), ""]
+        out += [claim_section(c, figures.get(figure_key(c))), ""]
     out += ["## Environment", "", environment_table(doc["env"]), ""]
     return "\n".join(out)

@@ -8,18 +8,34 @@ import json
 import math
 from pathlib import Path
 
-from fml_bench.claims import ClaimResult
 from fml_bench.errors import FmlBenchError
 from fml_bench.stats import holm
+from fml_bench.verdicts import FAIL, INCONCLUSIVE, MEASURED, PASS, ClaimResult, PartResult
 
-SCHEMA_VERSION = 1
-CLAIM_FIELDS = {
-    "claim_id": str, "section": str, "statement": str, "book_says": str, "tier": str, "engine": str,
-    "parts": list, "verdict": str, "p": float, "level": float, "seeds": int, "wall_seconds": float,
-    "p_adjusted": float, "known_divergence": str, "curves": dict, "datasets": list,
-}
-PART_FIELDS = {"says": str, "test": str, "metric": str, "a": str, "values_a": list, "estimate": float,
-               "ci_low": float, "ci_high": float, "p": float, "verdict": str}
+SCHEMA_VERSION = 2  # 2: part ids, metric keys, fail p and SESOI per part; knock-outs and measurements
+VERDICTS = (PASS, FAIL, INCONCLUSIVE, MEASURED)
+_JSON_TYPES = {str: str, int: int, float: float, bool: bool}
+
+
+def _schema(cls) -> dict[str, type]:
+    """Field name -> JSON type of a result dataclass (optional fields: their non-None type)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        kind = str(f.type)
+        out[f.name] = (str if kind.startswith("str") else float if kind == "float" else int if kind == "int"
+                       else list if kind.startswith(("list", "tuple")) else dict if kind.startswith("dict") else object)
+    return out
+
+
+CLAIM_FIELDS = _schema(ClaimResult)
+PART_FIELDS = _schema(PartResult)
+OPTIONAL = {"b", "values_b"}
+
+
+def is_confirmatory(claim: dict | ClaimResult) -> bool:
+    """A claim of the family (not a measurement, not a knock-out check)."""
+    get = claim.get if isinstance(claim, dict) else lambda k, d=None: getattr(claim, k, d)
+    return get("kind", "claim") == "claim" and not get("knockout", "")
 
 
 class SchemaError(FmlBenchError):
@@ -40,8 +56,10 @@ def _clean(value):
 def build_document(results: list[ClaimResult], env: dict[str, str], run_id: str,
                    benchmarks: dict | None = None) -> dict:
     """The results document: Holm-adjusted p-values across the run's claims, env, claims."""
-    adjusted = holm([r.p for r in results]) if results else []
-    claims = [dataclasses.asdict(dataclasses.replace(r, p_adjusted=float(a))) for r, a in zip(results, adjusted)]
+    family = [r for r in results if is_confirmatory(r)]
+    adjusted = dict(zip([id(r) for r in family], holm([r.p for r in family]) if family else []))
+    claims = [dataclasses.asdict(dataclasses.replace(r, p_adjusted=float(adjusted.get(id(r), float("nan")))))
+              for r in results]
     doc = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run_id,
@@ -67,7 +85,7 @@ def validate(doc: dict) -> dict:
         _check_fields(claim, CLAIM_FIELDS, f"claim {claim.get('claim_id')}")
         for part in claim["parts"]:
             _check_fields(part, PART_FIELDS, f"claim {claim['claim_id']} part {part.get('says')!r}")
-        if claim["verdict"] not in ("pass", "fail", "inconclusive"):
+        if claim["verdict"] not in VERDICTS:
             raise SchemaError(f"claim {claim['claim_id']}: unknown verdict {claim['verdict']!r}")
     return doc
 
@@ -77,7 +95,9 @@ def _check_fields(obj: dict, fields: dict, where: str) -> None:
         if name not in obj:
             raise SchemaError(f"{where} lacks {name!r}")
         value = obj[name]
-        if value is None and kind is float:
+        if value is None and (kind is float or name in OPTIONAL):
+            continue
+        if kind is object:
             continue
         if kind is float and isinstance(value, int):
             continue

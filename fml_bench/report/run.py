@@ -8,10 +8,10 @@ import json
 import os
 from pathlib import Path
 
-from fml_bench.claims import ClaimResult
 from fml_bench.env import manifest
 from fml_bench.report import compare as cmp
 from fml_bench.report import figures, markdown, results
+from fml_bench.verdicts import ClaimResult
 
 HISTORY_FILE = "history.jsonl"
 
@@ -25,7 +25,7 @@ def render_folder(folder: Path, doc: dict, baseline: dict | None = None) -> list
     figure_names = {}
     for claim in doc["claims"]:
         if claim["curves"]:
-            figure_names[f"{claim['claim_id']}-{claim['tier']}"] = figures.plot_claim(claim, folder).name
+            figure_names[markdown.figure_key(claim)] = figures.plot_claim(claim, folder).name
     comparison = cmp.compare(baseline, doc) if baseline else None
     text = markdown.render(doc, figure_names, cmp.render(comparison) if comparison else None)
     (folder / "report.md").write_text(text)
@@ -80,7 +80,8 @@ def append_history(root: Path, doc: dict) -> None:
         "run_id": doc["run_id"], "created": doc["created"], "git_commit": doc["env"].get("git_commit"),
         "tensorflow": doc["env"].get("tensorflow"), "keras": doc["env"].get("keras"),
         "claims": {f"{c['claim_id']}/{c['tier']}": {"verdict": c["verdict"], "p": c["p"],
-                                                     "effect": c["parts"][0]["estimate"]} for c in doc["claims"]},
+                                                     "effect": c["parts"][0]["estimate"]}
+                   for c in doc["claims"] if not c.get("knockout")},
     }
     with open(root / HISTORY_FILE, "a") as fh:
         fh.write(json.dumps(line) + "\n")

@@ -1,0 +1,133 @@
+"""Plan each claim's seeds from pilot runs: the smallest two-look design (n1, n2) at which
+P(pass | the effect the pilots measured) >= 0.95 and P(fail | zero effect) >= 0.95.
+
+    python benchmarks/plan_seeds.py --tier fast            # trains missing pilot seeds, writes the plans
+    python benchmarks/plan_seeds.py --tier fast --dry-run  # prints the table only
+
+Pilot runs use seeds PILOT_FIRST_SEED.. (never the confirmatory ones). Each simulated world
+draws seeds with replacement from the pilots, jointly for every part and arm of a claim (so the
+correlations between arms and parts are the real ones), and pushes them through the claim's
+own decision (`decide_part`, `combine`, `sequential_verdict`) at the claim's level:
+- the pilot world: the values as measured;
+- the zero world (what a knock-out leaves): each part's effect moved to zero. A difference
+  part's arm a is shifted by its mean effect; a spread part's arm b rescaled to a's spread; a
+  band part moved a band-width outside its band, on the side its pilot mean lies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+
+import numpy as np
+
+from fml_bench import paths
+from fml_bench.claims import CLAIMS, FAMILY_SIZE, Claim
+from fml_bench.experiments import get_spec
+from fml_bench.hypotheses import Kind, Part
+from fml_bench.plans import PILOT_FIRST_SEED, PLANS_FILE
+from fml_bench.runner import run_experiment
+from fml_bench.stats import TwoStageDesign
+from fml_bench.store import RunStore
+from fml_bench.tiers import get_tier
+from fml_bench.verdicts import FAIL, PASS, combine, decide_part, part_values
+
+CANDIDATES = ((5, 8), (5, 10), (6, 12), (8, 16), (10, 20), (12, 24), (16, 32))
+TARGET = 0.95
+
+
+def zero_world(part: Part, a: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """The part's values with its effect moved to zero (see the module docstring)."""
+    if part.kind is Kind.LESS_SPREAD:
+        scale = np.std(a, ddof=1) / max(np.std(b, ddof=1), 1e-12)
+        return a, np.mean(b) + (b - np.mean(b)) * scale
+    diff = a - b if b is not None else a
+    if part.kind is Kind.WITHIN:
+        side = 1.0 if np.mean(diff) >= part.null else -1.0
+        return a + (part.null + side * 2 * part.half_width - np.mean(diff)), b
+    return a - (np.mean(diff) - part.null), b
+
+
+def simulate(claim: Claim, values: list[tuple[np.ndarray, np.ndarray | None]], tier: str, design: TwoStageDesign,
+             worlds: int, rng: np.random.Generator) -> float:
+    """P(pass) over `worlds` bootstrap worlds (values: per part, the pilot (a, b))."""
+    outcomes = {PASS: 0, FAIL: 0}
+    n_pilot = len(values[0][0])
+    for _ in range(worlds):
+        idx = rng.integers(0, n_pilot, design.n2)
+        verdict = None
+        for n in sorted({design.n1, design.n2}):
+            rows = idx[:n]
+            parts = [decide_part(p, a[rows], None if b is None else b[rows], tier, design.level(n), interval=False)
+                     for p, (a, b) in zip(claim.parts, values)]
+            verdict, _ = combine(parts)
+            if verdict != "inconclusive":
+                break
+        if verdict in outcomes:
+            outcomes[verdict] += 1
+    return outcomes[PASS] / worlds, outcomes[FAIL] / worlds
+
+
+def plan_claim(claim: Claim, runs: dict, tier: str, alpha: float, worlds: int, seed: int) -> dict:
+    pilot = [part_values(p, runs) for p in claim.parts]
+    zero = [zero_world(p, a, b) for p, (a, b) in zip(claim.parts, pilot)]
+    figures = []
+    for p, (a, b) in zip(claim.parts, pilot):
+        diff = a - b if b is not None else a
+        figures.append({"part": p.id, "mean": float(np.mean(diff)), "sd": float(np.std(diff, ddof=1)),
+                        "sesoi": p.sesoi_for(tier).value})
+    chosen = None
+    for n1, n2 in CANDIDATES:
+        design = TwoStageDesign(n1=n1, n2=n2, alpha=alpha / FAMILY_SIZE)
+        p_pass, _ = simulate(claim, pilot, tier, design, worlds, np.random.default_rng(seed))
+        _, p_fail = simulate(claim, zero, tier, design, worlds, np.random.default_rng(seed + 1))
+        chosen = {"n1": n1, "n2": n2, "p_pass": round(p_pass, 3), "p_fail": round(p_fail, 3)}
+        if p_pass >= TARGET and p_fail >= TARGET:
+            break
+    met = chosen["p_pass"] >= TARGET and chosen["p_fail"] >= TARGET
+    return {**chosen, "target_met": met, "pilot": figures}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tier", default="fast")
+    parser.add_argument("--engine", default=None)
+    parser.add_argument("--pilot-seeds", type=int, default=10)
+    parser.add_argument("--worlds", type=int, default=400)
+    parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("claims", nargs="*")
+    args = parser.parse_args(argv)
+    tier = get_tier(args.tier)
+    engine = args.engine or tier.engine
+    store = RunStore(paths.store_dir())
+    seeds = list(range(PILOT_FIRST_SEED, PILOT_FIRST_SEED + args.pilot_seeds))
+    doc = json.loads(PLANS_FILE.read_text()) if PLANS_FILE.is_file() else {"plans": {}}
+    plans = doc["plans"].setdefault(tier.name, {})
+    for claim in CLAIMS:
+        if args.claims and claim.id not in args.claims:
+            continue
+        runs = {name: run_experiment(get_spec(name, tier), seeds, store, engine) for name in claim.experiments()}
+        entry = plan_claim(claim, runs, tier.name, args.alpha, args.worlds, seed=2024)
+        previous = plans.get(claim.id)
+        changes = list(previous.get("changes", [])) if previous else []
+        if previous and (previous["n1"], previous["n2"]) != (entry["n1"], entry["n2"]):
+            changes.append(f"({previous['n1']}, {previous['n2']}) until {dt.date.today()}: {previous['source']}")
+        entry.update(
+            source=(f"{args.worlds} bootstrap worlds from {tier.name}-tier pilot seeds {seeds[0]}-{seeds[-1]} "
+                    f"({engine} engine), alpha {args.alpha}/{FAMILY_SIZE}"),
+            changes=changes,
+        )
+        plans[claim.id] = entry
+        print(f"{claim.id:26s} n1={entry['n1']:2d} n2={entry['n2']:2d} P(pass|pilot)={entry['p_pass']:.3f} "
+              f"P(fail|0)={entry['p_fail']:.3f}{'' if entry['target_met'] else '  (target not met)'}", flush=True)
+    if not args.dry_run:
+        PLANS_FILE.write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {PLANS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""Seed plans: for each claim and tier, the two looks (n1, n2) of its sequential design, with
+the figures they were computed from (`benchmarks/plan_seeds.py` writes `seed_plans.json`).
+
+Pilot runs use seeds from `PILOT_FIRST_SEED` on; confirmatory runs from
+`CONFIRMATORY_FIRST_SEED`: the seeds a plan is tuned on never confirm it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from fml_bench.errors import UnknownNameError
+
+PILOT_FIRST_SEED = 1000
+CONFIRMATORY_FIRST_SEED = 0
+PLANS_FILE = Path(__file__).with_name("seed_plans.json")
+
+
+@dataclass(frozen=True)
+class SeedPlan:
+    """n1, n2: seeds at the first and second look. p_pass: the chance of *pass* if the effect
+    is what the pilots measured; p_fail: the chance of *fail* if it is zero (the knock-out);
+    both simulated through the claim's own decision at its level. source: how the plan was made.
+    changes: earlier plans of this claim and the alpha they had spent, in order."""
+
+    n1: int
+    n2: int
+    p_pass: float
+    p_fail: float
+    source: str
+    changes: tuple[str, ...] = ()
+
+
+@functools.lru_cache(maxsize=1)
+def _load() -> dict[str, dict[str, dict]]:
+    return json.loads(PLANS_FILE.read_text())["plans"]
+
+
+def plan_for(claim_id: str, tier: str) -> SeedPlan:
+    """The registered plan of `claim_id` at `tier`."""
+    try:
+        entry = _load()[tier][claim_id]
+    except KeyError:
+        raise UnknownNameError(f"no seed plan for claim {claim_id!r} at tier {tier!r} in {PLANS_FILE.name}; "
+                               f"run `python benchmarks/plan_seeds.py --tier {tier}`") from None
+    return SeedPlan(n1=entry["n1"], n2=entry["n2"], p_pass=entry["p_pass"], p_fail=entry["p_fail"],
+                    source=entry["source"], changes=tuple(entry.get("changes", ())))
