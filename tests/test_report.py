@@ -148,3 +148,10 @@ def test_regenerating_from_results_json(tmp_path, doc):
     (tmp_path / "results.json").write_text(json.dumps(doc))
     render_folder(tmp_path, doc)
     assert Path(tmp_path / "report.md").read_text().startswith("# fml-bench report")
+
+
+def test_a_knockout_with_identical_arms_renders_without_an_interval(doc):
+    knocked = next(c for c in doc["claims"] if c.get("knockout"))
+    part = knocked["parts"][0]
+    part.update(test="identical arms", ci_low=None, ci_high=None, estimate=0.0)
+    assert "+0 (identical arms)" in markdown.render(doc, {})

@@ -17,6 +17,9 @@ def _fmt_p(p) -> str:
 def _effect(part: dict) -> str:
     if part["estimate"] is None:
         return "n/a"
+    if part["ci_low"] is None or part["ci_high"] is None:
+        reason = "identical arms" if part.get("test") == "identical arms" else "no spread"
+        return f"{part['estimate']:+.3g} ({reason})"
     return f"{part['estimate']:+.3g} [{part['ci_low']:+.3g}, {part['ci_high']:+.3g}]"
 
 
