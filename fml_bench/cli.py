@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from fml_bench import paths
+from fml_bench import __version__, options, paths
 from fml_bench.errors import FmlBenchError
 from fml_bench.tiers import TIERS
 
@@ -111,7 +111,7 @@ def cmd_check(args) -> int:
     claims = [get_claim(c) for c in args.claims] if args.claims else list(ALL)
     tier = get_tier(args.tier)
     config = SuiteConfig(tier=tier, store=_store(args), engine_override=args.engine, alpha=args.alpha,
-                         seeds=(args.seeds, args.seeds) if args.seeds else None, knockout=args.knockout)
+                         seeds=args.seeds, knockout=args.knockout)
     results = []
     for claim in claims:
         print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
@@ -150,7 +150,8 @@ def cmd_compare(args) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fml-bench", description=__doc__)
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more, TensorFlow's C++ log included")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--data-dir", help=f"dataset folder searched first (${paths.DATA_ENV})")
     parser.add_argument("--store-dir", help=f"run store folder (${paths.STORE_ENV})")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_list)
     p = sub.add_parser("run", help="run one experiment over seeds (resumes from the store)")
     p.add_argument("experiment")
-    p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--first-seed", type=int, default=0)
+    p.add_argument("--seeds", type=options.positive_int, default=3)
+    p.add_argument("--first-seed", type=options.non_negative_int, default=0)
     tiered(p)
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("show", help="show the stored histories of an experiment")
@@ -175,8 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show)
     p = sub.add_parser("check", help="check claims and write a report (the main job)")
     p.add_argument("claims", nargs="*", help="claim ids (default: all)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per arm for every claim (default: plan)")
-    p.add_argument("--alpha", type=float, default=0.05)
+    p.add_argument("--seeds", type=options.seed_plan, default=None,
+                   help="seeds per arm for every claim: N, or N1,N2 for the two looks (default: each claim's plan)")
+    p.add_argument("--alpha", type=options.alpha, default=0.05, help="family-wise error rate (0.05)")
     p.add_argument("--report-dir")
     p.add_argument("--baseline", help="results.json or report folder to compare with")
     p.add_argument("--knockout", action="store_true",
@@ -197,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if not args.verbose:
+        import os
+
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, read when it loads
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if args.data_dir:
         import os

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fml_bench import paths
+from fml_bench import options, paths
 from fml_bench.claims import get_claim
 from fml_bench.store import RunStore
 from fml_bench.suite import SuiteConfig, check_claim
@@ -30,9 +30,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fml-bench")
     group.addoption("--tier", choices=list(TIERS), default=None,
                     help="run only the claims of this tier (book: the same as -m slow)")
-    group.addoption("--seeds", default=None,
+    group.addoption("--seeds", default=None, type=options.seed_plan,
                     help="seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)")
-    group.addoption("--alpha", type=float, default=0.05, help="family-wise error rate of the run (0.05)")
+    group.addoption("--alpha", type=options.alpha, default=0.05, help="family-wise error rate of the run (0.05)")
     group.addoption("--engine", choices=["reference", "stacked"], default=os.environ.get("FML_BENCH_ENGINE"),
                     help="training engine (default: the tier's: stacked for fast, reference for book)")
     group.addoption("--data-dir", default=None, help=f"dataset folder searched first (${paths.DATA_ENV})")
@@ -64,15 +64,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
-def _seeds_option(value: str | None) -> tuple[int, int] | None:
-    if not value:
-        return None
-    parts = [int(v) for v in value.split(",")]
-    if len(parts) not in (1, 2) or min(parts) < 2:
-        raise pytest.UsageError("--seeds takes N or N1,N2 with N >= 2")
-    return (parts[0], parts[-1])
-
-
 @pytest.fixture(scope="session")
 def run_store(pytestconfig: pytest.Config) -> RunStore:
     return RunStore(paths.store_dir(pytestconfig.getoption("--store-dir")))
@@ -94,7 +85,7 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
             tier = replace(tier, mnist_dataset=standin)
         suite = SuiteConfig(
             tier=tier, store=run_store, engine_override=config.getoption("--engine"),
-            alpha=config.getoption("--alpha"), seeds=_seeds_option(config.getoption("--seeds")),
+            alpha=config.getoption("--alpha"), seeds=config.getoption("--seeds"),
             knockout=knockout,
         )
         reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -63,3 +63,22 @@ def test_compare_exits_nonzero_on_a_regression(tmp_path, capsys):
     assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 0
     assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 1
     assert "pass -> fail" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [
+    ["check", "--seeds", "0"], ["check", "--seeds", "-3"], ["check", "--seeds", "1"], ["check", "--seeds", "8,4"],
+    ["check", "--alpha", "2"], ["check", "--alpha", "0"], ["check", "--alpha", "-1"], ["check", "--alpha", "nan"],
+    ["run", "mnist-logreg", "--first-seed", "-1"], ["run", "mnist-logreg", "--seeds", "0"],
+])
+def test_bad_options_are_refused_before_any_training(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and ("--seeds" in err or "--alpha" in err or "whole number" in err)
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0 and "fml-bench 0.1.0" in capsys.readouterr().out
