@@ -138,6 +138,8 @@ def within(id: str, says: str, metric: Metric, a: str, *, center: float, half_wi
            b: str | None = None, metric_b: Metric | None = None) -> Part:
     """The mean of metric(a) (minus metric_b(b)) lies within center +/- half_width; the band is
     the SESOI of every tier (`source` says where it comes from)."""
+    _require(math.isfinite(half_width) and half_width > 0, "half_width", half_width,
+             "a number > 0 (the band's half-width)")
     return Part(id=id, says=says, metric=metric, a=a, b=b, metric_b=metric_b, kind=Kind.WITHIN,
                 null=center, half_width=half_width, sesoi={"book": Sesoi(half_width, source)})
 
