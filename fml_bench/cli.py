@@ -152,29 +152,37 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fml-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more, TensorFlow's C++ log included")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--data-dir", help=f"dataset folder searched first (${paths.DATA_ENV})")
-    parser.add_argument("--store-dir", help=f"run store folder (${paths.STORE_ENV})")
+    # --data-dir and --store-dir work before or after the command (`fml-bench check --store-dir x`)
+    shared = argparse.ArgumentParser(add_help=False)
+    for p in (parser, shared):
+        default = None if p is parser else argparse.SUPPRESS
+        p.add_argument("--data-dir", default=default, help=f"dataset folder searched first (${paths.DATA_ENV})")
+        p.add_argument("--store-dir", default=default, help=f"run store folder (${paths.STORE_ENV})")
     sub = parser.add_subparsers(dest="command", required=True)
+    add_parser = sub.add_parser
+
+    def command(name: str, **kwargs) -> argparse.ArgumentParser:
+        return add_parser(name, parents=[shared], **kwargs)
 
     def tiered(p):
         p.add_argument("--tier", choices=list(TIERS), default=None, help="scale tier (default: fast)")
         p.add_argument("--engine", choices=["reference", "stacked"], default=None,
                        help="training engine (default: the tier's; run/show: reference)")
 
-    p = sub.add_parser("list", help="list experiments and claims")
+    p = command("list", help="list experiments and claims")
     p.add_argument("--tier", choices=list(TIERS), default=None)
     p.set_defaults(func=cmd_list)
-    p = sub.add_parser("run", help="run one experiment over seeds (resumes from the store)")
+    p = command("run", help="run one experiment over seeds (resumes from the store)")
     p.add_argument("experiment")
     p.add_argument("--seeds", type=options.positive_int, default=3)
     p.add_argument("--first-seed", type=options.non_negative_int, default=0)
     tiered(p)
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("show", help="show the stored histories of an experiment")
+    p = command("show", help="show the stored histories of an experiment")
     p.add_argument("experiment")
     tiered(p)
     p.set_defaults(func=cmd_show)
-    p = sub.add_parser("check", help="check claims and write a report (the main job)")
+    p = command("check", help="check claims and write a report (the main job)")
     p.add_argument("claims", nargs="*", help="claim ids (default: all)")
     p.add_argument("--seeds", type=options.seed_plan, default=None,
                    help="seeds per arm for every claim: N, or N1,N2 for the two looks (default: each claim's plan)")
@@ -185,11 +193,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="remove each claim's mechanism; exit 0 only if every claim then fails")
     tiered(p)
     p.set_defaults(func=cmd_check)
-    p = sub.add_parser("report", help="re-render report.md and figures from a results.json")
+    p = command("report", help="re-render report.md and figures from a results.json")
     p.add_argument("folder")
     p.add_argument("--baseline")
     p.set_defaults(func=cmd_report)
-    p = sub.add_parser("compare", help="compare two runs; exit 1 on a regression")
+    p = command("compare", help="compare two runs; exit 1 on a regression")
     p.add_argument("baseline")
     p.add_argument("current")
     p.add_argument("--factor", type=float, default=1.2, help="slow-down factor that counts (1.2)")

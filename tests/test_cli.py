@@ -82,3 +82,11 @@ def test_version(capsys):
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["--version"])
     assert exit_info.value.code == 0 and "fml-bench 0.1.0" in capsys.readouterr().out
+
+
+def test_store_and_data_dirs_work_after_the_command(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli, "cmd_show", lambda args: seen.update(store=args.store_dir, data=args.data_dir) or 0)
+    assert cli.main(["show", "mnist-logreg", "--store-dir", str(tmp_path / "s"), "--data-dir", str(tmp_path)]) == 0
+    assert seen == {"store": str(tmp_path / "s"), "data": str(tmp_path)}
+    assert cli.main(["--store-dir", "before", "show", "mnist-logreg"]) == 0 and seen["store"] == "before"
