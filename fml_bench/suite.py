@@ -16,6 +16,7 @@ from fml_bench.store import RunStore
 from fml_bench.tiers import Tier
 from fml_bench.verdicts import INCONCLUSIVE, ClaimResult
 
+MEASUREMENT_SEEDS = 10
 Runner = Callable[[ExperimentSpec, Sequence[int]], list[RunRecord]]
 
 
@@ -47,6 +48,8 @@ class SuiteConfig:
     def design(self, claim: Claim) -> TwoStageDesign:
         if self.seeds:
             n1, n2 = self.seeds
+        elif claim.kind == MEASUREMENT:  # nothing to decide, so nothing to plan: one look
+            n1 = n2 = MEASUREMENT_SEEDS
         else:
             plan = plan_for(claim.id, self.tier.name)
             n1, n2 = plan.n1, plan.n2

@@ -98,3 +98,5 @@ def test_claim_fails_with_its_knockout(claim, tier):
 def test_a_measurement_is_reported_not_decided():
     result = check_claim(get_claim("imdb-l1"), config("fast"))
     assert result.verdict == "measured" and result.kind == "measurement"
+    unplanned = SuiteConfig(tier=get_tier("fast"), store=None, runner=world_runner("fast"))
+    assert check_claim(get_claim("dropout-vs-l2"), unplanned).seeds == 10  # measured without a seed plan
