@@ -247,8 +247,9 @@ def _pitman_morgan_t(a: np.ndarray, b: np.ndarray, ratio: float) -> float:
     return r * np.sqrt(len(a) - 2) / np.sqrt(1 - r * r)
 
 
-def pitman_morgan(a, b, alternative: str = "less", confidence: float = 0.95) -> TestResult:
-    """Pitman-Morgan test that paired `a` varies less (or more) than `b` over the same seeds.
+def pitman_morgan(a, b, alternative: str = "less", confidence: float = 0.95, ratio: float = 1.0) -> TestResult:
+    """Pitman-Morgan test that paired `a` varies less (or more) than `ratio` times `b` over the
+    same seeds (ratio 1: than `b` itself).
 
     For paired normal samples var(a) = var(b) iff a + b and a - b are uncorrelated; the test is
     Pearson's t on that correlation (df n - 2), valid whatever the correlation of the arms,
@@ -257,7 +258,7 @@ def pitman_morgan(a, b, alternative: str = "less", confidence: float = 0.95) -> 
     a, b = np.asarray(a, float), np.asarray(b, float)
     n = len(a)
     estimate = float(np.std(a, ddof=1) / np.std(b, ddof=1))
-    t = _pitman_morgan_t(a, b, 1.0)
+    t = _pitman_morgan_t(a, b, ratio)
     p = stats.t.cdf(t, n - 2) if alternative == "less" else stats.t.sf(t, n - 2)
     crit = stats.t.ppf(1 - (1 - confidence) / 2, n - 2)
     log_est = np.log(estimate)

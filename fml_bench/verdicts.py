@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats as sps
 
 from fml_bench import stats
 from fml_bench.hypotheses import Kind, Part
@@ -205,8 +204,7 @@ def _spread(a, b, sesoi: float, level: float, common: dict) -> PartResult:
                           ci_high=float("nan"), p=1.0, p_fail=1.0, verdict=INCONCLUSIVE, **common)
     res = stats.pitman_morgan(a, b, "less")
     boundary = float(np.exp(-sesoi))
-    t_fail = stats._pitman_morgan_t(a, b, boundary)
-    p_fail = float(sps.t.sf(t_fail, len(a) - 2))
+    p_fail = stats.pitman_morgan(a, b, "greater", ratio=boundary).p
     return PartResult(test="Pitman-Morgan (paired spreads)", estimate=res.estimate, ci_low=res.ci_low,
                       ci_high=res.ci_high, p=res.p, p_fail=p_fail, verdict=_verdict(res.p, p_fail, level),
                       cross_check_p=stats.bootstrap_log_sd_ratio_p(a, b), **common)
