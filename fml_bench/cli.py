@@ -212,12 +212,9 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, read when it loads
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if args.data_dir:
-        import os
-
-        os.environ[paths.DATA_ENV] = str(Path(args.data_dir).resolve())
     try:
-        return args.func(args)
+        with paths.data_dir_set(args.data_dir):
+            return args.func(args)
     except FmlBenchError as exc:
         print(f"fml-bench: error: {exc}", file=sys.stderr)
         return 2

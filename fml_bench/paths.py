@@ -7,6 +7,8 @@ environment variable, then a default under the working directory or the user's c
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 DATA_ENV = "FML_BENCH_DATA"
@@ -45,3 +47,24 @@ def reports_dir(explicit: str | os.PathLike | None = None) -> Path:
 def offline() -> bool:
     """True when downloads must not be attempted (FML_BENCH_OFFLINE=1)."""
     return os.environ.get(OFFLINE_ENV, "").lower() in {"1", "true", "yes"}
+
+
+@contextmanager
+def data_dir_set(folder: str | os.PathLike | None) -> Iterator[None]:
+    """Make `folder` the data directory for the duration of the block, then restore the environment.
+
+    The command line uses this for `--data-dir`: one call to `fml_bench.cli.main` must not
+    change where later calls in the same process (a test run, a notebook) look for data.
+    """
+    if folder is None:
+        yield
+        return
+    before = os.environ.get(DATA_ENV)
+    os.environ[DATA_ENV] = str(Path(folder).expanduser().resolve())
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(DATA_ENV, None)
+        else:
+            os.environ[DATA_ENV] = before

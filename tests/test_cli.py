@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
-from fml_bench import cli, runner
+from fml_bench import cli, paths, runner
 from tests.test_store import FakeEngine
 
 
@@ -90,3 +92,17 @@ def test_store_and_data_dirs_work_after_the_command(tmp_path, monkeypatch):
     assert cli.main(["show", "mnist-logreg", "--store-dir", str(tmp_path / "s"), "--data-dir", str(tmp_path)]) == 0
     assert seen == {"store": str(tmp_path / "s"), "data": str(tmp_path)}
     assert cli.main(["--store-dir", "before", "show", "mnist-logreg"]) == 0 and seen["store"] == "before"
+
+
+def test_data_dir_does_not_outlive_the_call(tmp_path, monkeypatch):
+    # CI went red when one CLI test's --data-dir stayed in os.environ and every later IMDB load
+    # in the same pytest process searched the test's empty tmp folder.
+    monkeypatch.setenv(paths.DATA_ENV, "/the/users/data")
+    seen = {}
+    monkeypatch.setattr(cli, "cmd_show", lambda args: seen.update(during=os.environ[paths.DATA_ENV]) or 0)
+    assert cli.main(["show", "mnist-logreg", "--data-dir", str(tmp_path)]) == 0
+    assert seen["during"] == str(tmp_path.resolve())
+    assert os.environ[paths.DATA_ENV] == "/the/users/data"
+    monkeypatch.delenv(paths.DATA_ENV)
+    assert cli.main(["show", "mnist-logreg", "--data-dir", str(tmp_path)]) == 0
+    assert paths.DATA_ENV not in os.environ
