@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
 from tabulate import tabulate
 
 from fml_bench import __version__, options, paths
+from fml_bench.engine import ENGINE_ENV, engine_names
 from fml_bench.errors import FmlBenchError
 from fml_bench.tiers import TIERS
 
@@ -21,6 +23,30 @@ def _store(args):
     from fml_bench.store import RunStore
 
     return RunStore(paths.store_dir(args.store_dir))
+
+
+def cmd_store(args) -> int:
+    from fml_bench import store_admin
+
+    store = _store(args)
+    if args.action == "prune":
+        removed = store_admin.prune(store, dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        for path in removed:
+            print(f"{verb} {path.relative_to(store.root)}")
+        print(f"{verb} {len(removed)} item(s) from {store.root}")
+        return 0
+    entries = store_admin.inventory(store)
+    if not entries:
+        print(f"{store.root}: no records")
+        return 0
+    print(tabulate([[e.engine, e.spec, e.made_under, e.seeds, e.corrupt, e.status] for e in entries],
+                   headers=["engine", "experiment-hash", "made under", "seeds", "corrupt", "status"],
+                   tablefmt="github"))
+    prunable = sum(e.prunable or e.corrupt > 0 for e in entries)
+    print(f"\n{store.root}: {len(entries)} folder(s); {prunable} with records this process does not read "
+          "(`fml-bench store prune` removes them)")
+    return 0
 
 
 def cmd_list(args) -> int:
@@ -166,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def tiered(p):
         p.add_argument("--tier", choices=list(TIERS), default=None, help="scale tier (default: fast)")
-        p.add_argument("--engine", choices=["reference", "stacked"], default=None,
-                       help="training engine (default: the tier's; run/show: reference)")
+        p.add_argument("--engine", choices=engine_names(), default=os.environ.get(ENGINE_ENV) or None,
+                       help=f"training engine (${ENGINE_ENV}; default: the tier's; run/show: reference)")
 
     p = command("list", help="list experiments and claims")
     p.add_argument("--tier", choices=list(TIERS), default=None)
@@ -193,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="remove each claim's mechanism; exit 0 only if every claim then fails")
     tiered(p)
     p.set_defaults(func=cmd_check)
+    p = command("store", help="list the run store's records, or prune those no longer read")
+    p.add_argument("action", nargs="?", choices=["list", "prune"], default="list")
+    p.add_argument("--dry-run", action="store_true", help="prune: only say what would be removed")
+    p.set_defaults(func=cmd_store)
     p = command("report", help="re-render report.md and figures from a results.json")
     p.add_argument("folder")
     p.add_argument("--baseline")
@@ -208,8 +238,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
-        import os
-
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, read when it loads
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:

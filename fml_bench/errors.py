@@ -26,3 +26,12 @@ class CorruptRecordError(FmlBenchError):
 
 class ShapeError(FmlBenchError, ValueError):
     """Input arrays do not have the shape a recipe or engine expects."""
+
+
+class MisplacedRecordError(CorruptRecordError):
+    """A record file is intact but is not the record its place in the store promises (another
+    spec, seed, engine or fingerprint): copied or renamed by hand."""
+
+
+class StoreWriteError(FmlBenchError):
+    """The run store cannot be written (read-only, full, permissions)."""

@@ -16,7 +16,7 @@ SUBSET_SEED = 0  # one fixed subset per tier, identical for every run seed
 
 
 @functools.lru_cache(maxsize=4)
-def _splits(dataset: str, num_words: int, data_dir: str | None) -> tuple[tuple[object, np.ndarray], ...]:
+def dataset_splits(dataset: str, num_words: int, data_dir: str | None) -> tuple[tuple[object, np.ndarray], ...]:
     """((x_train, y_train), (x_test, y_test)) of a dataset, features flattened for MNIST."""
     if dataset == "mnist":
         splits = data.load_mnist(data_dir)
@@ -35,14 +35,14 @@ def _splits(dataset: str, num_words: int, data_dir: str | None) -> tuple[tuple[o
 
 
 def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tuple[object, np.ndarray]:
-    return _splits(dataset, num_words, data_dir)[0]
+    return dataset_splits(dataset, num_words, data_dir)[0]
 
 
 def prepare_test(spec: ExperimentSpec, data_dir: str | None = None, sparse: bool = False):
     """(features, labels) of the test split that `spec` scores (`spec.test_size` rows, a fixed
     stratified subset; all when None): the held-back data of section 5.2, never trained or
     validated on."""
-    x, y = _splits(spec.dataset, spec.num_words, _data_dir_key(data_dir))[1]
+    x, y = dataset_splits(spec.dataset, spec.num_words, data_dir_key(data_dir))[1]
     if spec.test_size is not None:
         rows = recipes.stratified_subset(y, spec.test_size, seed=SUBSET_SEED)
         x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
@@ -52,7 +52,7 @@ def prepare_test(spec: ExperimentSpec, data_dir: str | None = None, sparse: bool
     return np.asarray(x), y
 
 
-def _data_dir_key(explicit: str | None) -> str | None:
+def data_dir_key(explicit: str | None) -> str | None:
     """The data directory as a hashable cache key (paths.data_dir decides which one)."""
     folder = paths.data_dir(explicit)
     return str(folder) if folder is not None else None
@@ -66,7 +66,7 @@ def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None, sparse
     put in a fixed random order before the trailing validation split is taken. With `sparse`,
     IMDB features come as a scipy CSR matrix instead of dense float32.
     """
-    x, y = _training_arrays(spec.dataset, spec.num_words, _data_dir_key(data_dir))
+    x, y = _training_arrays(spec.dataset, spec.num_words, data_dir_key(data_dir))
     if spec.train_size is not None or spec.dataset == "mnist-subset":
         size = spec.train_size or len(y)
         rows = recipes.stratified_subset(y, size, seed=SUBSET_SEED)
@@ -96,7 +96,7 @@ def validation_start(spec: ExperimentSpec, num_samples: int) -> int:
     if spec.train_fraction >= 1:
         return holdout_split_index(num_samples, spec.validation_split)
     full = spec.with_(train_fraction=1.0)
-    size = full.train_size or len(_training_arrays(spec.dataset, spec.num_words, _data_dir_key(None))[1])
+    size = full.train_size or len(_training_arrays(spec.dataset, spec.num_words, data_dir_key(None))[1])
     return num_samples - (size - holdout_split_index(size, spec.validation_split))
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from fml_bench import options, paths
 from fml_bench.claims import get_claim
+from fml_bench.engine import ENGINE_ENV, engine_names
 from fml_bench.store import RunStore
 from fml_bench.suite import SuiteConfig, check_claim
 from fml_bench.tiers import TIERS, get_tier
@@ -33,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--seeds", default=None, type=options.seed_plan,
                     help="seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)")
     group.addoption("--alpha", type=options.alpha, default=0.05, help="family-wise error rate of the run (0.05)")
-    group.addoption("--engine", choices=["reference", "stacked"], default=os.environ.get("FML_BENCH_ENGINE"),
+    group.addoption("--engine", choices=engine_names(), default=os.environ.get(ENGINE_ENV),
                     help="training engine (default: the tier's: stacked for fast, reference for book)")
     group.addoption("--data-dir", default=None, help=f"dataset folder searched first (${paths.DATA_ENV})")
     group.addoption("--store-dir", default=None, help=f"run store folder (${paths.STORE_ENV})")

@@ -4,12 +4,14 @@ in flight."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fml_bench.engine import epoch_listener, get_engine
+from fml_bench.engine import engine_info, epoch_listener, get_engine
 from fml_bench.experiments import ExperimentSpec
+from fml_bench.provenance import describe
 from fml_bench.records import RunRecord
 from fml_bench.store import RunStore
 
@@ -54,26 +56,44 @@ def run_experiment(
     """
     run_seeds = get_engine(engine)
     results: dict[int, RunRecord] = {}
-    missing = []
-    for seed in seeds:
+
+    def stored(seed: int) -> RunRecord | None:
         record = store.load(spec, seed, engine)
-        if record is None:
-            missing.append(seed)
-        else:
+        if record is not None:
             results[seed] = record
             if progress:
                 progress("cached", spec, seed, record)
-    size = chunk_size or (1 if engine == "reference" else max(1, len(missing)))
-    for i in range(0, len(missing), size):
-        chunk = missing[i : i + size]
-        if progress:
-            for seed in chunk:
-                progress("start", spec, seed, None)
-        with epoch_listener(_epoch_reporter(progress, spec, chunk)):
-            records = run_seeds(spec, chunk)
-        for record in records:
-            store.save(spec, record)
-            results[record.seed] = record
+        return record
+
+    missing = [seed for seed in seeds if stored(seed) is None]
+    if not missing:
+        return [results[s] for s in seeds]
+    _say_what_is_not_reused(store, spec, engine, missing)
+    with store.lock(spec, engine):  # another process may have trained them while we waited
+        missing = [seed for seed in missing if stored(seed) is None]
+        size = chunk_size or (max(1, len(missing)) if engine_info(engine).batches_seeds else 1)
+        for i in range(0, len(missing), size):
+            chunk = missing[i : i + size]
             if progress:
-                progress("done", spec, record.seed, record)
+                for seed in chunk:
+                    progress("start", spec, seed, None)
+            with epoch_listener(_epoch_reporter(progress, spec, chunk)):
+                records = run_seeds(spec, chunk)
+            for record in records:
+                store.save(spec, record)
+                results[record.seed] = dataclasses.replace(record, fingerprint=store.fingerprint(spec, engine))
+                if progress:
+                    progress("done", spec, record.seed, record)
     return [results[s] for s in seeds]
+
+
+def _say_what_is_not_reused(store: RunStore, spec: ExperimentSpec, engine: str, missing: list[int]) -> None:
+    """Warn when seeds about to be trained exist under another fingerprint (another TF, data...)."""
+    for group in store.elsewhere(spec, engine):
+        overlap = sorted(set(group.seeds) & set(missing))
+        if overlap:
+            log.warning(
+                "%s: %d stored seed(s) were made under %s, not this process's %s; they are not reused "
+                "(`fml-bench store` lists them)", spec.name, len(overlap), describe(group.fingerprint),
+                describe(store.fingerprint(spec, engine)),
+            )

@@ -3,9 +3,11 @@ and return its verdict. Claims that share an experiment share its stored runs.""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from fml_bench import provenance
 from fml_bench.claims import FAMILY_SIZE, MEASUREMENT, Claim
 from fml_bench.experiments import ExperimentSpec, get_spec
 from fml_bench.plans import CONFIRMATORY_FIRST_SEED, plan_for
@@ -88,8 +90,10 @@ def check_claim(claim: Claim, config: SuiteConfig, progress: Progress | None = N
         runs = {spec.name: train(spec, seeds) for spec in specs}
         datasets = tuple(sorted({f"{s.dataset} ({s.train_size or 'all'} rows)" for s in specs}))
         compute = sum(r.wall_seconds for records in runs.values() for r in records)
-        return claim.evaluate(config.tier.name, runs, level, config.engine, wall_seconds=compute,
-                              datasets=datasets, knockout=config.knockout)
+        result = claim.evaluate(config.tier.name, runs, level, config.engine, wall_seconds=compute,
+                                datasets=datasets, knockout=config.knockout)
+        made_under = {provenance.key(r.fingerprint): r.fingerprint for rs in runs.values() for r in rs if r.fingerprint}
+        return dataclasses.replace(result, environments=dict(sorted(made_under.items())))
 
     design = config.design(claim)
     if claim.kind == MEASUREMENT:  # no decision to make: measured once at the full plan

@@ -79,6 +79,8 @@ class ClaimResult:
     kind: str = "claim"
     knockout: str = ""
     first_seed: int = 0
+    #: fingerprint key -> fingerprint of every stored record the verdict rests on
+    environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def message(self) -> str:
         """The finding in one paragraph, as a report would state it."""

@@ -16,7 +16,7 @@ from tests.test_claims_can_fail import config
 
 FIXTURES = Path(__file__).parent / "fixtures"
 RESULTS = FIXTURES / "results-v2.json"
-ENV = {"tensorflow": "2.21.0", "keras": "3.15.1", "cpu": "synthetic", "git_commit": "0000000"}
+ENV = {"tensorflow": "2.21.0", "keras": "3.15.1", "numpy": "2.1.3", "cpu": "synthetic", "git_commit": "0000000"}
 
 
 def fixture_document() -> dict:

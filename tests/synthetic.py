@@ -8,6 +8,9 @@ import numpy as np
 
 from fml_bench.records import RunRecord
 
+FINGERPRINT = {"engine": "synthetic", "engine_version": "1", "tensorflow": "2.21.0", "keras": "3.15.1",
+               "keras_backend": "tensorflow", "numpy": "2.1.3"}
+
 
 def curves(epochs: int, seed: int, *, val_acc: float = 0.9, acc: float = 0.95, min_epoch: int | None = None,
            min_loss: float = 0.3, rise: float = 0.0, jag: float = 0.0, train_loss: float = 0.1,
@@ -41,5 +44,6 @@ def records(name: str, seeds: int = 10, epochs: int = 20, extra=None, **kw) -> l
         ex = {k: float(rng.normal(mu, sd)) for k, (mu, sd) in (extra or {}).items()}
         out.append(RunRecord(spec_name=name, spec_hash="synthetic", seed=s, engine="synthetic",
                              history=curves(epochs, zlib.crc32(f"{name}:{s}".encode()), **kw),
-                             epoch_seconds=[0.0] * epochs, wall_seconds=0.0, extra=ex))
+                             epoch_seconds=[0.0] * epochs, wall_seconds=0.0, extra=ex,
+                             fingerprint={**FINGERPRINT, "data": f"synthetic:{name.split('-')[0]}"}))
     return out

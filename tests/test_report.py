@@ -155,3 +155,24 @@ def test_a_knockout_with_identical_arms_renders_without_an_interval(doc):
     part = knocked["parts"][0]
     part.update(test="identical arms", ci_low=None, ci_high=None, estimate=0.0)
     assert "+0 (identical arms)" in markdown.render(doc, {})
+
+
+def test_the_report_says_when_records_were_made_under_other_software(doc):
+    # Issue 10: the environment section showed the *current* versions for records made under TF 2.16.
+    older = copy.deepcopy(doc)
+    first = older["claims"][0]
+    (key, fp), = first["environments"].items()
+    first["environments"] = {"0ld": {**fp, "tensorflow": "2.16.2", "keras": "3.3.3"}}
+    text = markdown.records_made_under(older)
+    assert "TF 2.16.2, Keras 3.3.3" in text
+    assert "records used were made under keras 3.3.3, tensorflow 2.16.2, not this run's" in text
+    assert "2 environments" in text
+    assert "Every record used was made under this run's" in markdown.records_made_under(doc)
+
+
+def test_a_document_from_before_fingerprints_still_loads_and_says_so(tmp_path, doc):
+    old = copy.deepcopy(doc)
+    for claim in old["claims"]:
+        del claim["environments"]
+    (tmp_path / "results.json").write_text(json.dumps(old))
+    assert "carry no fingerprint" in markdown.records_made_under(results.load(tmp_path))

@@ -11,6 +11,7 @@ from fml_bench.engine import reference, stacked
 from fml_bench.experiments import get_spec
 from fml_bench.inputs import prepare
 from fml_bench.protocol import early_stopping_epochs
+from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything
 
 CASES = {
@@ -115,3 +116,19 @@ def test_early_stopping_scores_the_restored_model_on_the_test_split():
         record = engine.run_seeds(spec, [0])[0]
         assert {"test_loss", "test_accuracy", "restored_val_loss"} <= set(record.extra)
         assert 0.4 < record.extra["test_accuracy"] <= 1.0
+
+
+def test_unequal_folds_fall_back_to_the_reference_engine_but_are_filed_as_stacked(monkeypatch):
+    # Issue 11: the fallback's records were tagged "reference", stored under reference-v*, and every
+    # later stacked lookup missed them and retrained.
+    rng = np.random.default_rng(0)
+    x, y = rng.random((103, 784)).astype(np.float32), rng.integers(0, 10, 103)  # 103 rows: folds 26/26/26/25
+    monkeypatch.setattr(stacked, "prepare", lambda spec, seed, sparse=False: (x, y))
+    calls = []
+    monkeypatch.setattr(reference, "run_seeds", lambda spec, seeds: calls.append(list(seeds)) or [
+        RunRecord(spec.name, spec.content_hash(), s, "reference", {}, [], 0.0, {"tf": "x"}) for s in seeds])
+    spec = get_spec("kfold-4", "fast").with_(name="t-unequal", train_size=None, epochs=1)
+    records = stacked.run_seeds(spec, [0, 1])
+    assert calls == [[0, 1]]
+    assert [r.engine for r in records] == ["stacked", "stacked"]
+    assert records[0].env["fallback"].startswith("reference engine")

@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import multiprocessing
 import os
+import stat
+import tempfile
 
 import pytest
 
 from fml_bench import runner
+from fml_bench.errors import StoreWriteError
 from fml_bench.experiments import get_spec
 from fml_bench.records import RunRecord
 from fml_bench.store import RunStore
 
 SPEC = get_spec("mnist-noise-channels", "fast")
+TF_NOW = {"engine": "reference", "engine_version": "3", "tensorflow": "2.21.0", "keras": "3.15.1",
+          "keras_backend": "tensorflow", "numpy": "2.1.3", "data": "mnist:aaaa"}
+
+
+def FIXED(spec, engine):  # noqa: N802 - a constant fingerprint, so no dataset is loaded
+    return {**TF_NOW, "engine": engine}
 
 
 def fake_record(seed: int, engine: str = "reference") -> RunRecord:
@@ -22,16 +33,16 @@ def fake_record(seed: int, engine: str = "reference") -> RunRecord:
 
 
 def test_round_trip(tmp_path):
-    store = RunStore(tmp_path)
+    store = RunStore(tmp_path, fingerprint=FIXED)
     path = store.save(SPEC, fake_record(3))
     assert path.name == "seed-3.json" and SPEC.content_hash() in str(path)
-    assert store.load(SPEC, 3, "reference") == fake_record(3)
+    assert store.load(SPEC, 3, "reference") == dataclasses.replace(fake_record(3), fingerprint=FIXED(SPEC, "reference"))
     assert store.load(SPEC, 4, "reference") is None
     assert store.load(SPEC, 3, "stacked") is None  # engines keep separate records
 
 
 def test_interrupted_write_leaves_no_partial_record(tmp_path, monkeypatch):
-    store = RunStore(tmp_path)
+    store = RunStore(tmp_path, fingerprint=FIXED)
     store.save(SPEC, fake_record(1))
 
     def crash(*args):
@@ -42,12 +53,12 @@ def test_interrupted_write_leaves_no_partial_record(tmp_path, monkeypatch):
         store.save(SPEC, fake_record(2))
     monkeypatch.undo()
     folder = store.path(SPEC, 0, "reference").parent
-    assert sorted(p.name for p in folder.iterdir()) == ["seed-1.json"]
+    assert sorted(p.name for p in folder.iterdir()) == ["fingerprint.json", "seed-1.json"]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "edit", "garbage"])
 def test_corrupt_record_is_reported_moved_aside_and_recomputed(tmp_path, caplog, damage):
-    store = RunStore(tmp_path)
+    store = RunStore(tmp_path, fingerprint=FIXED)
     path = store.save(SPEC, fake_record(0))
     text = path.read_text()
     if damage == "truncate":
@@ -82,7 +93,7 @@ class FakeEngine:
 
 
 def test_interrupted_run_resumes_without_redoing_finished_seeds(tmp_path, monkeypatch):
-    store = RunStore(tmp_path)
+    store = RunStore(tmp_path, fingerprint=FIXED)
     first = FakeEngine(interrupt_at=2)
     monkeypatch.setattr(runner, "get_engine", lambda name: first)
     with pytest.raises(KeyboardInterrupt):
@@ -95,3 +106,142 @@ def test_interrupted_run_resumes_without_redoing_finished_seeds(tmp_path, monkey
     assert second.trained == [2, 3]
     assert [r.seed for r in records] == [0, 1, 2, 3]
     assert ("cached", 0) in events and ("done", 3) in events
+
+
+def test_records_of_another_tensorflow_are_not_reused_but_kept_and_listed(tmp_path, monkeypatch, caplog):
+    # Reproduction from issue 10: records written under TF 2.16 / Keras 3.0 were reused under 2.21.
+    old = {**TF_NOW, "tensorflow": "2.16.2", "keras": "3.3.3"}
+    then = RunStore(tmp_path, fingerprint=lambda spec, engine: old)
+    for seed in range(4):
+        then.save(SPEC, fake_record(seed))
+    now = RunStore(tmp_path, fingerprint=FIXED)
+    engine = FakeEngine()
+    monkeypatch.setattr(runner, "get_engine", lambda name: engine)
+    with caplog.at_level(logging.WARNING):
+        records = runner.run_experiment(SPEC, [0, 1, 2, 3], now)
+    assert engine.trained == [0, 1, 2, 3]  # nothing reused
+    assert all(r.fingerprint["tensorflow"] == "2.21.0" for r in records)
+    assert "TF 2.16.2" in caplog.text and "not reused" in caplog.text
+    assert [g.fingerprint["tensorflow"] for g in now.elsewhere(SPEC, "reference")] == ["2.16.2"]
+    assert len(then.records(SPEC, "reference")) == 4  # the old records stay
+
+
+def test_other_data_is_another_fingerprint(tmp_path):
+    keras_npz = RunStore(tmp_path, fingerprint=lambda spec, engine: {**TF_NOW, "data": "imdb:1111"})
+    keras_npz.save(SPEC, fake_record(0))
+    converted = RunStore(tmp_path, fingerprint=lambda spec, engine: {**TF_NOW, "data": "imdb:2222"})
+    assert converted.load(SPEC, 0, "reference") is None
+
+
+@pytest.mark.parametrize("tamper", ["seed", "spec", "engine", "fingerprint"])
+def test_a_record_copied_to_another_key_is_refused(tmp_path, caplog, tamper):
+    # Reproduction: seed 3's file copied to seed 5's name was accepted (seed 3 counted twice).
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    source = store.save(SPEC, fake_record(3))
+    if tamper == "seed":
+        target, load = store.path(SPEC, 5, "reference"), (SPEC, 5, "reference")
+    elif tamper == "spec":
+        other = get_spec("mnist-zero-channels", "fast")
+        target, load = store.path(other, 3, "reference"), (other, 3, "reference")
+    elif tamper == "engine":
+        target, load = store.path(SPEC, 3, "stacked"), (SPEC, 3, "stacked")
+    else:
+        elsewhere = RunStore(tmp_path, fingerprint=lambda spec, engine: {**TF_NOW, "numpy": "1.26.4"})
+        target, load = elsewhere.path(SPEC, 3, "reference"), (SPEC, 3, "reference")
+        store = elsewhere
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(source.read_text())
+    with caplog.at_level(logging.WARNING):
+        assert store.load(*load) is None
+    assert "belongs" in caplog.text and target.with_suffix(".corrupt").exists()
+
+
+def test_store_files_are_readable_by_the_group(tmp_path):
+    old = os.umask(0o002)
+    try:
+        path = RunStore(tmp_path, fingerprint=FIXED).save(SPEC, fake_record(0))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o664  # mkstemp alone made 0600
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through read-only permissions")
+def test_a_read_only_store_serves_reads_and_refuses_writes_clearly(tmp_path):
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    store.save(SPEC, fake_record(0))
+    for folder in [tmp_path, *tmp_path.rglob("*")]:
+        if folder.is_dir():
+            folder.chmod(0o555)
+    try:
+        assert store.load(SPEC, 0, "reference").seed == 0
+        with pytest.raises(StoreWriteError, match="--store-dir"):
+            store.save(SPEC, fake_record(1))
+    finally:
+        for folder in [tmp_path, *tmp_path.rglob("*")]:
+            if folder.is_dir():
+                folder.chmod(0o755)
+
+
+def test_a_write_refused_by_the_file_system_is_a_clear_error(tmp_path, monkeypatch):
+    # The same path as the read-only store, for machines where tests run as root.
+    store = RunStore(tmp_path, fingerprint=FIXED)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(StoreWriteError, match="cannot write to the run store"):
+        store.save(SPEC, fake_record(1))
+
+
+def _train_in_another_process(root: str, seeds: list[int], out: multiprocessing.Queue) -> None:
+    import time
+
+    engine_calls = []
+
+    def slow_engine(spec, chunk):
+        engine_calls.extend(chunk)
+        time.sleep(0.5)  # hold the lock long enough for the other process to queue behind it
+        return [fake_record(s) for s in chunk]
+
+    runner.get_engine = lambda name: slow_engine
+    runner.run_experiment(SPEC, seeds, RunStore(root, fingerprint=FIXED))
+    out.put(engine_calls)
+
+
+def test_two_processes_on_one_store_train_each_seed_once(tmp_path):
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_train_in_another_process, args=(str(tmp_path), [0, 1, 2], out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    trained = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(timeout=60)
+    assert sorted(trained[0] + trained[1]) == [0, 1, 2]  # one process trained, the other read
+    assert [r.seed for r in RunStore(tmp_path, fingerprint=FIXED).records(SPEC, "reference")] == [0, 1, 2]
+
+
+def test_store_lists_and_prunes_what_is_no_longer_read(tmp_path, capsys, monkeypatch):
+    from fml_bench import cli, provenance, store_admin
+
+    monkeypatch.setattr(provenance, "software", lambda: {k: TF_NOW[k] for k in ("tensorflow", "keras",
+                                                                                "keras_backend", "numpy")})
+    now = RunStore(tmp_path, fingerprint=FIXED)
+    now.save(SPEC, fake_record(0))
+    now.save(SPEC, fake_record(1)).with_suffix(".corrupt").write_text("damaged")
+    RunStore(tmp_path, fingerprint=lambda s, e: {**TF_NOW, "tensorflow": "2.16.2"}).save(SPEC, fake_record(0))
+    legacy = tmp_path / "reference-v2" / f"{SPEC.name}-{SPEC.content_hash()}"
+    legacy.mkdir(parents=True)
+    (legacy / "seed-0.json").write_text("{}")
+    statuses = sorted(e.status for e in store_admin.inventory(now))
+    assert statuses == ["before fingerprints", "current", "other environment"]
+    assert cli.main(["store", "--store-dir", str(tmp_path)]) == 0
+    listing = capsys.readouterr().out
+    assert "TF 2.16.2" in listing and "before fingerprints" in listing
+    assert cli.main(["store", "prune", "--dry-run", "--store-dir", str(tmp_path)]) == 0
+    assert len(store_admin.inventory(now)) == 3  # a dry run removes nothing
+    assert cli.main(["store", "prune", "--store-dir", str(tmp_path)]) == 0
+    (entry,) = store_admin.inventory(now)
+    assert entry.status == "current" and entry.seeds == 2 and entry.corrupt == 0
+    assert not legacy.exists()

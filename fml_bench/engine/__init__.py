@@ -8,8 +8,10 @@ in one TensorFlow graph (see `fml_bench.engine.stacked`). Both honour the same i
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import ExperimentSpec
@@ -39,14 +41,56 @@ def report_epoch(epoch: int, epochs: int, logs: dict) -> None:
         listener(epoch, epochs, logs)
 
 
+@dataclass(frozen=True)
+class EngineInfo:
+    """One registered engine.
+
+    version: bumped when the engine's results change for the same spec and seed (stored
+    records of an older version stay on disk but are no longer read). batches_seeds: the
+    engine trains many seeds of a spec at once, so the runner hands it every missing seed.
+    module: where `run_seeds(spec, seeds)` lives, imported only when the engine is used.
+    """
+
+    name: str
+    version: int
+    batches_seeds: bool
+    module: str
+    summary: str
+
+
+# reference 2: reshuffles every epoch; reference 3, stacked 2: penalty curve, test-split scores,
+# majority class from the training labels.
+ENGINES: dict[str, EngineInfo] = {}
+
+
+def register(info: EngineInfo) -> EngineInfo:
+    """Add an engine; the CLI's and plugin's choices, store folders and chunking follow."""
+    ENGINES[info.name] = info
+    return info
+
+
+register(EngineInfo("reference", 3, False, "fml_bench.engine.reference", "plain model.fit per seed, the book's code"))
+register(EngineInfo("stacked", 2, True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph"))
+
+
+def engine_names() -> list[str]:
+    """Registered engine names, in registration order."""
+    return list(ENGINES)
+
+
+def engine_info(name: str) -> EngineInfo:
+    """The registration of `name`; an UnknownNameError lists the known ones."""
+    try:
+        return ENGINES[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}") from None
+
+
+def engine_version(name: str) -> int:
+    """The registered version of engine `name`."""
+    return engine_info(name).version
+
+
 def get_engine(name: str) -> Engine:
-    """The engine registered as `name` ("reference" or "stacked")."""
-    if name == "reference":
-        from fml_bench.engine.reference import run_seeds
-
-        return run_seeds
-    if name == "stacked":
-        from fml_bench.engine.stacked import run_seeds
-
-        return run_seeds
-    raise UnknownNameError(f"unknown engine {name!r}; choose 'reference' or 'stacked'")
+    """The `run_seeds` function of the engine registered as `name`."""
+    return importlib.import_module(engine_info(name).module).run_seeds

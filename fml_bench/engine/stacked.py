@@ -14,6 +14,7 @@ K-fold protocols stack every (seed, fold) model as one slot.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -377,7 +378,10 @@ def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -
     if len({len(v) for v in y_va}) != 1:
         from fml_bench.engine import reference  # folds of unequal size cannot share a stack
 
-        return reference.run_seeds(spec, seeds)
+        # Tagged as this engine's so the store finds them under stacked-v*, with the fallback noted.
+        fallback = "reference engine (unequal folds)"
+        return [dataclasses.replace(r, engine=ENGINE_NAME, env={**r.env, "fallback": fallback})
+                for r in reference.run_seeds(spec, seeds)]
     trainer = StackedTrainer(spec, StackedNet(models), np.stack(x_tr), np.stack(y_tr), np.stack(x_va),
                              np.stack(y_va), jit_compile=jit_compile)
     history, seconds = trainer.fit(slots)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
+from fml_bench.provenance import describe
 from fml_bench.report.results import is_confirmatory
 from fml_bench.verdicts import PartResult, describe_part
 
@@ -87,6 +88,39 @@ def environment_table(env: dict) -> str:
     return tabulate(sorted(env.items()), headers=["", ""], tablefmt="github")
 
 
+SOFTWARE = ("tensorflow", "keras", "numpy")
+
+
+def records_made_under(doc: dict) -> str:
+    """Where the stored records a report rests on were made, and whether that is this process.
+
+    A run reuses stored records only under its own fingerprint, so a mismatch means records came
+    from an older fml-bench (before fingerprints) or a results.json assembled elsewhere."""
+    seen: dict[str, tuple[dict, list[str]]] = {}
+    for c in doc["claims"]:
+        for key, fp in (c.get("environments") or {}).items():
+            seen.setdefault(key, (fp, []))[1].append(figure_key(c))
+    if not seen:
+        return "The records carry no fingerprint (made before fml-bench recorded one)."
+    rows = [[key, describe(fp), len(claims)] for key, (fp, claims) in sorted(seen.items())]
+    table = tabulate(rows, headers=["fingerprint", "records made under", "claims"], tablefmt="github")
+    env = doc["env"]
+    differ = sorted({f"{k} {fp.get(k)}" for fp, _ in seen.values() for k in SOFTWARE if fp.get(k) != env.get(k)})
+    engines = {(fp.get("engine"), fp.get("engine_version")) for fp, _ in seen.values()}
+    notes = []
+    if differ:
+        notes.append(f"**Warning:** records used were made under {', '.join(differ)}, not this run's "
+                     f"{', '.join(f'{k} {env.get(k)}' for k in SOFTWARE)}.")
+    if len({tuple(fp.get(k) for k in (*SOFTWARE, 'keras_backend')) for fp, _ in seen.values()}) > 1:
+        notes.append(f"**Warning:** the records come from {len(seen)} environments; claims compared across "
+                     "them mix versions.")
+    elif len(seen) > 1 and len(engines) > 1:
+        notes.append("Records of different engines (or datasets) share one software environment.")
+    if not notes:
+        notes.append("Every record used was made under this run's TensorFlow, Keras and numpy.")
+    return "\n\n".join([table, *notes])
+
+
 def render(doc: dict, figures: dict[str, str], comparison: str | None = None) -> str:
     """The whole report.md. figures: claim_id-tier -> figure file name (relative)."""
     family = [c for c in doc["claims"] if is_confirmatory(c)]
@@ -108,5 +142,6 @@ def render(doc: dict, figures: dict[str, str], comparison: str | None = None) ->
         out += [comparison, ""]
     for c in doc["claims"]:
         out += [claim_section(c, figures.get(figure_key(c))), ""]
-    out += ["## Environment", "", environment_table(doc["env"]), ""]
+    out += ["## Environment", "", environment_table(doc["env"]), "", "### Records used", "",
+            records_made_under(doc), ""]
     return "\n".join(out)

@@ -30,6 +30,7 @@ def _schema(cls) -> dict[str, type]:
 CLAIM_FIELDS = _schema(ClaimResult)
 PART_FIELDS = _schema(PartResult)
 OPTIONAL = {"b", "values_b"}
+MAY_BE_ABSENT = {"environments"}  # added within schema 2; older documents lack it
 
 
 def is_confirmatory(claim: dict | ClaimResult) -> bool:
@@ -93,6 +94,8 @@ def validate(doc: dict) -> dict:
 def _check_fields(obj: dict, fields: dict, where: str) -> None:
     for name, kind in fields.items():
         if name not in obj:
+            if name in MAY_BE_ABSENT:
+                continue
             raise SchemaError(f"{where} lacks {name!r}")
         value = obj[name]
         if value is None and (kind is float or name in OPTIONAL):

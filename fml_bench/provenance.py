@@ -1,0 +1,90 @@
+"""What made a run: the fingerprint a stored record is keyed by.
+
+A record is reusable only by a process that would compute it again the same way: the same
+engine and engine version, TensorFlow, Keras, Keras backend and numpy, and the same data
+content. Two copies of IMDB (keras' `imdb.npz` and the converted aclImdb reviews) share the
+name `imdb` but not necessarily their content, so the data enters as a digest of the arrays
+the engine trains and tests on, not as a name.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Callable
+
+import numpy as np
+
+from fml_bench.experiments import ExperimentSpec
+
+#: The record fields of the fingerprint, in the order reports show them.
+FIELDS = ("engine", "engine_version", "tensorflow", "keras", "keras_backend", "numpy", "data")
+
+Fingerprint = dict[str, str]
+#: How a store learns the current fingerprint of (spec, engine); tests inject a constant one.
+FingerprintFn = Callable[[ExperimentSpec, str], Fingerprint]
+
+
+def key(fingerprint: Fingerprint) -> str:
+    """A short stable name of a fingerprint (12 hex digits of its sha256)."""
+    return hashlib.sha256(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def software() -> Fingerprint:
+    """The versions of this process that change what training computes."""
+    import keras
+    import tensorflow as tf
+
+    return {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
+        "numpy": np.__version__,
+    }
+
+
+def _digest_split(h: hashlib._Hash, x: object, y: np.ndarray) -> None:
+    if isinstance(x, np.ndarray) and x.dtype != object:
+        h.update(str((x.dtype, x.shape)).encode())
+        h.update(np.ascontiguousarray(x).tobytes())
+    else:  # IMDB: one integer sequence per review
+        lengths = np.fromiter((len(s) for s in x), dtype=np.int64)
+        h.update(lengths.tobytes())
+        h.update(np.concatenate([np.asarray(s, dtype=np.int64) for s in x]).tobytes())
+    h.update(np.ascontiguousarray(y).tobytes())
+
+
+@functools.lru_cache(maxsize=8)
+def _data_digest(dataset: str, num_words: int, data_dir: str | None) -> str:
+    from fml_bench import inputs
+
+    h = hashlib.sha256()
+    for x, y in inputs.dataset_splits(dataset, num_words, data_dir):
+        _digest_split(h, x, y)
+    return f"{dataset}:{h.hexdigest()[:16]}"
+
+
+def data_digest(spec: ExperimentSpec, data_dir: str | None = None) -> str:
+    """`<dataset>:<16 hex digits>` over the train and test arrays `spec`'s dataset loads as."""
+    from fml_bench import inputs
+
+    return _data_digest(spec.dataset, spec.num_words, inputs.data_dir_key(data_dir))
+
+
+def fingerprint(spec: ExperimentSpec, engine: str) -> Fingerprint:
+    """The current process's fingerprint for running `spec` on `engine`."""
+    from fml_bench.engine import engine_version
+
+    return {"engine": engine, "engine_version": str(engine_version(engine)), **software(), "data": data_digest(spec)}
+
+
+def describe(fingerprint: Fingerprint) -> str:
+    """'TF 2.21.0, Keras 3.15.1 (tensorflow), numpy 2.1.3, stacked v2, data imdb:1a2b...'."""
+    f = fingerprint
+    return (
+        f"TF {f.get('tensorflow', '?')}, Keras {f.get('keras', '?')} ({f.get('keras_backend', '?')}), "
+        f"numpy {f.get('numpy', '?')}, {f.get('engine', '?')} v{f.get('engine_version', '?')}, "
+        f"data {f.get('data', '?')}"
+    )
