@@ -7,6 +7,7 @@ import argparse
 import logging
 import os
 import sys
+import traceback
 from pathlib import Path
 
 from tabulate import tabulate
@@ -171,6 +172,9 @@ def cmd_compare(args) -> int:
     comparison = compare.compare(results.load(Path(args.baseline)), results.load(Path(args.current)),
                                  factor=args.factor)
     print(compare.render(comparison))
+    if not comparison.comparable:
+        print("fml-bench: error: nothing comparable (different claims, tiers or engines)", file=sys.stderr)
+        return 2
     return 1 if comparison.regressions else 0
 
 
@@ -227,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.add_argument("--baseline")
     p.set_defaults(func=cmd_report)
-    p = command("compare", help="compare two runs; exit 1 on a regression")
+    p = command("compare", help="compare two runs; exit 0 no regression, 1 regression, 2 error or nothing comparable")
     p.add_argument("baseline")
     p.add_argument("current")
     p.add_argument("--factor", type=float, default=1.2, help="slow-down factor that counts (1.2)")
@@ -249,6 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nfml-bench: interrupted; finished seeds are stored and will not be recomputed", file=sys.stderr)
         return 130
+    except Exception:  # a bug, not a verdict: exit 2 so that it is never read as "a claim failed"
+        traceback.print_exc()
+        print("fml-bench: internal error (above); please report it", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -106,3 +106,42 @@ def test_data_dir_does_not_outlive_the_call(tmp_path, monkeypatch):
     monkeypatch.delenv(paths.DATA_ENV)
     assert cli.main(["show", "mnist-logreg", "--data-dir", str(tmp_path)]) == 0
     assert paths.DATA_ENV not in os.environ
+
+
+def test_compare_exit_codes_say_regression_error_or_nothing_comparable(tmp_path, capsys, monkeypatch):
+    # Issue 10: compare exited 0 on disjoint claims and 1 on both a regression and a crash.
+    import copy
+    import json
+
+    from fml_bench.report import compare
+    from tests.make_fixtures import FIXTURES
+
+    doc = json.loads((FIXTURES / "results-v2.json").read_text())
+    other_engine = copy.deepcopy(doc)
+    for claim in other_engine["claims"]:
+        claim["engine"] = "reference-elsewhere"
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    (tmp_path / "b.json").write_text(json.dumps(other_engine))
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 2
+    assert "nothing comparable" in capsys.readouterr().err
+    (tmp_path / "broken.json").write_text("{")
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "broken.json")]) == 2
+    monkeypatch.setattr(compare, "compare", lambda *a, **k: 1 / 0)
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "a.json")]) == 2
+    assert "internal error" in capsys.readouterr().err
+
+
+def test_compare_notes_different_seeds_and_level(tmp_path, capsys):
+    import copy
+    import json
+
+    from tests.make_fixtures import FIXTURES
+
+    doc = json.loads((FIXTURES / "results-v2.json").read_text())
+    fewer = copy.deepcopy(doc)
+    fewer["claims"][0].update(verdict="inconclusive", seeds=2, level=0.01)
+    (tmp_path / "a.json").write_text(json.dumps(doc))
+    (tmp_path / "b.json").write_text(json.dumps(fewer))
+    assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0  # a warning only
+    out = capsys.readouterr().out
+    assert "seeds differ" in out and "level differs" in out

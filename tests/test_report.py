@@ -176,3 +176,16 @@ def test_a_document_from_before_fingerprints_still_loads_and_says_so(tmp_path, d
         del claim["environments"]
     (tmp_path / "results.json").write_text(json.dumps(old))
     assert "carry no fingerprint" in markdown.records_made_under(results.load(tmp_path))
+
+
+def test_timings_of_unlike_machines_are_not_judged(doc):
+    base, cur = copy.deepcopy(doc), copy.deepcopy(doc)
+    base["benchmarks"] = {"machine_info": {"cpu": {"brand_raw": "AMD EPYC 7763", "count": 2}},
+                          "benchmarks": [_bench("fit", 1.0, [1.0, 1.01, 0.99] * 5)]}
+    cur["benchmarks"] = {"machine_info": {"cpu": {"brand_raw": "Intel Xeon 8370C", "count": 2}},
+                         "benchmarks": [_bench("fit", 1.5, [1.5, 1.52, 1.49] * 5)]}
+    comparison = compare.compare(base, cur)
+    assert [f.kind for f in comparison.findings] == ["machine"] and not comparison.regressions
+    assert "Intel Xeon 8370C" in comparison.findings[0].detail
+    cur["benchmarks"]["machine_info"] = base["benchmarks"]["machine_info"]
+    assert compare.compare(base, cur).regressions  # the same slow-down on a like machine counts

@@ -30,6 +30,12 @@ class Comparison:
     baseline_id: str
     current_id: str
     findings: list[Finding] = field(default_factory=list)
+    compared: int = 0  # claims and benchmarks present in both runs
+
+    @property
+    def comparable(self) -> bool:
+        """False when the two runs share no claim (claim, tier, engine) and no benchmark."""
+        return self.compared > 0
 
     @property
     def regressions(self) -> list[Finding]:
@@ -41,8 +47,8 @@ def _per_seed_effect(part: dict) -> np.ndarray:
     return a - np.asarray(part["values_b"], float) if part.get("values_b") is not None else a
 
 
-def _key(c: dict) -> tuple[str, str, str]:
-    return c["claim_id"], c["tier"], c.get("knockout", "")
+def _key(c: dict) -> tuple[str, str, str, str]:
+    return c["claim_id"], c["tier"], c.get("engine", ""), c.get("knockout", "")
 
 
 def _seeds(c: dict) -> list[int]:
@@ -64,15 +70,16 @@ def _drift_p(base_claim: dict, cur_claim: dict, x: np.ndarray, y: np.ndarray) ->
 
 
 def compare_claims(baseline: dict, current: dict, alpha: float = 0.01) -> list[Finding]:
-    """Flips, drifts and unmatched claims. Runs are matched on (claim, tier, knock-out); parts
-    on their id. A flip to *fail* is a regression; a flip to *inconclusive* is a warning (rerun
-    to confirm). Drifts are decided at `alpha` after Holm's correction over every part compared."""
+    """Flips, drifts and unmatched claims. Runs are matched on (claim, tier, engine, knock-out);
+    parts on their id; a note says when seeds or the level differ. A flip to *fail* is a
+    regression; a flip to *inconclusive* is a warning (rerun to confirm). Drifts are decided at
+    `alpha` after Holm's correction over every part compared."""
     base = {_key(c): c for c in baseline["claims"]}
     findings = []
     drifts = []
     for c in current["claims"]:
         key = _key(c)
-        subject = f"{c['claim_id']} ({c['tier']}{', knock-out' if key[2] else ''})"
+        subject = f"{c['claim_id']} ({c['tier']}, {c.get('engine', '?')}{', knock-out' if key[3] else ''})"
         if key not in base:
             findings.append(Finding("new", subject, f"no baseline; now {c['verdict']}", False))
             continue
@@ -81,8 +88,10 @@ def compare_claims(baseline: dict, current: dict, alpha: float = 0.01) -> list[F
         if b["seeds"] != c["seeds"] or b.get("first_seed", 0) != c.get("first_seed", 0):
             notes.append(f"seeds differ: {b['seeds']} from {b.get('first_seed', 0)} vs "
                          f"{c['seeds']} from {c.get('first_seed', 0)}")
+        if b.get("level") is not None and c.get("level") is not None and not np.isclose(b["level"], c["level"]):
+            notes.append(f"level differs: {b['level']:.3g} vs {c['level']:.3g}")
         if b["verdict"] != c["verdict"]:
-            regression = c["verdict"] == "fail" and not key[2]
+            regression = c["verdict"] == "fail" and not key[3]
             detail = f"{b['verdict']} -> {c['verdict']}"
             if c["verdict"] == "inconclusive":
                 detail += " (a warning: rerun on new seeds to confirm before calling it a regression)"
@@ -103,14 +112,31 @@ def compare_claims(baseline: dict, current: dict, alpha: float = 0.01) -> list[F
         if p_holm < alpha:
             findings.append(Finding("drift", subject, f"{detail}, p={p:.2g}, Holm p={p_holm:.2g}", False))
     for key in base.keys() - {_key(c) for c in current["claims"]}:
-        findings.append(Finding("missing", f"{key[0]} ({key[1]})", "in the baseline, not in this run", False))
+        findings.append(Finding("missing", f"{key[0]} ({key[1]}, {key[2]})", "in the baseline, not in this run", False))
     return findings
 
 
+MACHINE_KEYS = ("brand_raw", "count", "arch")  # of pytest-benchmark's machine_info["cpu"]
+
+
+def machine(doc: dict) -> dict:
+    """The CPU that produced a pytest-benchmark document (empty when it was not recorded)."""
+    cpu = (doc.get("machine_info") or {}).get("cpu") or {}
+    return {k: cpu.get(k) for k in MACHINE_KEYS if cpu.get(k) is not None}
+
+
 def compare_benchmarks(baseline: dict, current: dict, factor: float = 1.2, alpha: float = 0.01) -> list[Finding]:
-    """pytest-benchmark JSON documents: slower by > factor (and Mann-Whitney, if rounds kept)."""
+    """pytest-benchmark JSON documents: slower by > factor (and Mann-Whitney, if rounds kept).
+
+    Timings are judged only between like machines (same CPU model, count and architecture);
+    hosted CI runners vary, and a slower CPU is not a slower TensorFlow. Between unlike machines
+    one finding says so and no slow-down is counted."""
     base = {b["fullname"]: b for b in baseline.get("benchmarks", [])}
     findings = []
+    before, now = machine(baseline), machine(current)
+    if before and now and before != now and base and current.get("benchmarks"):
+        detail = ", ".join(f"{k} {before.get(k)} -> {now.get(k)}" for k in MACHINE_KEYS if before.get(k) != now.get(k))
+        return [Finding("machine", "timing benchmarks", f"not compared: another machine ({detail})", False)]
     for bench in current.get("benchmarks", []):
         old = base.get(bench["fullname"])
         if old is None:
@@ -130,13 +156,19 @@ def compare_benchmarks(baseline: dict, current: dict, factor: float = 1.2, alpha
 def compare(baseline: dict, current: dict, factor: float = 1.2) -> Comparison:
     """All findings between two results documents (their `benchmarks` fields included)."""
     findings = compare_claims(baseline, current)
-    findings += compare_benchmarks(baseline.get("benchmarks") or {}, current.get("benchmarks") or {}, factor)
-    return Comparison(baseline["run_id"], current["run_id"], findings)
+    base_bench, cur_bench = baseline.get("benchmarks") or {}, current.get("benchmarks") or {}
+    findings += compare_benchmarks(base_bench, cur_bench, factor)
+    shared_claims = {_key(c) for c in baseline["claims"]} & {_key(c) for c in current["claims"]}
+    shared_benchmarks = ({b["fullname"] for b in base_bench.get("benchmarks", [])}
+                         & {b["fullname"] for b in cur_bench.get("benchmarks", [])})
+    return Comparison(baseline["run_id"], current["run_id"], findings, len(shared_claims) + len(shared_benchmarks))
 
 
 def render(comparison: Comparison) -> str:
     """The report section: a table of findings, or a line saying nothing changed."""
     head = f"## Compared with {comparison.baseline_id}"
+    if not comparison.comparable:
+        return f"{head}\n\nNothing to compare: the runs share no claim (claim, tier, engine) and no benchmark."
     if not comparison.findings:
         return f"{head}\n\nNo verdict flipped, no effect drifted, no benchmark slowed down."
     rows = [[f.kind, "yes" if f.regression else "", f.subject, f.detail] for f in comparison.findings]
