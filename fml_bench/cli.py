@@ -4,10 +4,14 @@ show stored results, check claims with a report, re-render and compare reports."
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from tabulate import tabulate
@@ -130,7 +134,8 @@ def cmd_show(args) -> int:
 
 def cmd_check(args) -> int:
     from fml_bench.claims import ALL, get_claim
-    from fml_bench.report.run import write_run_report
+    from fml_bench.errors import DatasetCorruptError, DatasetUnavailableError
+    from fml_bench.report.run import RunReport
     from fml_bench.suite import SuiteConfig, check_claim
     from fml_bench.tiers import get_tier
     from fml_bench.verdicts import FAIL, INCONCLUSIVE
@@ -139,19 +144,28 @@ def cmd_check(args) -> int:
     tier = get_tier(args.tier)
     config = SuiteConfig(tier=tier, store=_store(args), engine_override=args.engine, alpha=args.alpha,
                          seeds=args.seeds, knockout=args.knockout)
-    results = []
-    for claim in claims:
-        print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
-        result = check_claim(claim, config, _progress_printer(None))
-        print(result.message(), flush=True)
-        results.append(result)
-    folder, regressions = write_run_report(results, paths.reports_dir(args.report_dir), args.baseline)
-    print(f"\nreport: {folder / 'report.md'}")
+    report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims))
+    print(f"report (rewritten as each claim finishes): {report.folder / 'report.md'}", flush=True)
+    try:
+        for claim in claims:
+            print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
+            try:
+                result = check_claim(claim, config, _progress_printer(None))
+            except (DatasetUnavailableError, DatasetCorruptError) as exc:  # this claim only, as in pytest
+                print(f"{claim.id}: NOT CHECKED: {exc}", file=sys.stderr, flush=True)
+                report.add_error(claim.id, tier.name, str(exc))
+                continue
+            print(result.message(), flush=True)
+            report.add(result)
+    finally:
+        regressions = report.finish(complete=len(report.results) + len(report.errors) == len(claims))
+        print(f"\nreport: {report.folder / 'report.md'}")
+    results = report.results
     if args.knockout:  # every knock-out must fail its claim
-        return 1 if any(r.verdict != FAIL for r in results if r.kind == "claim") else 0
+        return 1 if report.errors or any(r.verdict != FAIL for r in results if r.kind == "claim") else 0
     failed = [r for r in results if not r.known_divergence and (
         r.verdict == FAIL or (r.verdict == INCONCLUSIVE and tier.inconclusive_fails))]
-    return 1 if failed or regressions else 0
+    return 1 if failed or regressions or report.errors else 0
 
 
 def cmd_report(args) -> int:
@@ -239,13 +253,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _interrupt_on_sigterm() -> Iterator[None]:
+    """SIGTERM (a CI timeout, `kill`, a scheduler's preemption) stops a run like Ctrl-C: the
+    seeds already stored stay, and the report of the finished claims is written."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not args.verbose:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, read when it loads
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        with paths.data_dir_set(args.data_dir):
+        with paths.data_dir_set(args.data_dir), _interrupt_on_sigterm():
             return args.func(args)
     except FmlBenchError as exc:
         print(f"fml-bench: error: {exc}", file=sys.stderr)

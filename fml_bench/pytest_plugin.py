@@ -1,8 +1,13 @@
-"""The pytest plugin: options, the claim-checking fixture, progress lines, and the report
-written at the end of every session that checked claims."""
+"""The pytest plugin: options, the claim-checking fixture, progress lines, and one report per
+session that checked claims, rewritten as each claim finishes.
+
+A claim's result travels in its test report's `user_properties`, so the process that writes
+the report sees every claim whether the tests ran in it or in pytest-xdist workers (`-n N`):
+one report, one family, however the tests were distributed."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -20,6 +25,9 @@ from fml_bench.verdicts import FAIL, INCONCLUSIVE
 
 log = logging.getLogger(__name__)
 RESULTS_KEY = pytest.StashKey[list]()
+REPORT_KEY = pytest.StashKey["RunReport | None"]()
+BASELINE_KEY = pytest.StashKey["str | None"]()
+RESULT_PROPERTY = "fml_bench_result"
 DEFAULT_MARKEXPR = "not slow and not timing"  # pyproject.toml's addopts
 
 
@@ -50,6 +58,19 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--data-dir"):
         os.environ[paths.DATA_ENV] = str(Path(config.getoption("--data-dir")).resolve())
     config.stash[RESULTS_KEY] = []
+    config.stash[REPORT_KEY] = None
+    baseline = config.getoption("--baseline")
+    if baseline and not _is_xdist_worker(config):  # refused now, not after hours of training
+        from fml_bench.errors import FmlBenchError
+        from fml_bench.report import results
+
+        try:
+            results.load(Path(baseline))
+        except FmlBenchError as exc:
+            raise pytest.UsageError(f"--baseline: {exc}") from exc
+    config.stash[BASELINE_KEY] = baseline
+    if not _is_xdist_worker(config):
+        config.pluginmanager.register(ClaimReportCollector(config), "fml-bench-claim-report")
     if config.getoption("--tier") == "book" and config.option.markexpr == DEFAULT_MARKEXPR:
         config.option.markexpr = "slow"  # `--tier book` means the same as `-m slow`
 
@@ -106,7 +127,7 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
                 reporter.write_line(line)
 
         result = check_claim(claim, suite, progress)
-        config.stash[RESULTS_KEY].append(result)
+        request.node.user_properties.append((RESULT_PROPERTY, json.dumps(_clean_json(result.to_dict()))))
         if knockout:
             if result.verdict != FAIL:
                 pytest.fail(f"the knock-out did not make the claim fail:\n{result.message()}", pytrace=False)
@@ -123,19 +144,56 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
     return _check
 
 
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    results = session.config.stash.get(RESULTS_KEY, [])
-    if not results or session.config.getoption("--no-report"):
-        return
-    from fml_bench.report.run import write_run_report
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
-    folder, regressions = write_run_report(
-        results,
-        reports_root=paths.reports_dir(session.config.getoption("--report-dir")),
-        baseline=session.config.getoption("--baseline"),
-    )
+
+def _clean_json(value):
+    from fml_bench.report.results import _clean
+
+    return _clean(value)
+
+
+class ClaimReportCollector:
+    """Registered in the reporting process: adds each finished claim to the session's report."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        from fml_bench.verdicts import ClaimResult
+
+        for name, payload in report.user_properties:
+            if name != RESULT_PROPERTY:
+                continue
+            result = ClaimResult.from_dict(json.loads(payload))
+            self.config.stash[RESULTS_KEY].append(result)
+            if not self.config.getoption("--no-report"):
+                _run_report(self.config).add(result)
+
+
+def _run_report(config: pytest.Config):
+    from fml_bench.report.run import RunReport
+
+    if config.stash[REPORT_KEY] is None:
+        config.stash[REPORT_KEY] = RunReport(paths.reports_dir(config.getoption("--report-dir")),
+                                             config.stash[BASELINE_KEY])
+    return config.stash[REPORT_KEY]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _is_xdist_worker(session.config):
+        return
+    report = session.config.stash.get(REPORT_KEY, None)
+    if report is None:
+        return
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop
+    regressions = report.finish(complete=not interrupted)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_sep("-", f"fml-bench report: {folder / 'report.md'}")
+        reporter.write_sep("-", f"fml-bench report: {report.folder / 'report.md'}")
     if regressions and session.exitstatus == 0:
         session.exitstatus = 1

@@ -18,6 +18,7 @@ interval. A claim passes when all its parts pass and fails when any part fails
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,6 +58,11 @@ class PartResult:
     prob_improvement: float = float("nan")
     cross_check_p: float = float("nan")
 
+    @classmethod
+    def from_dict(cls, d: dict) -> PartResult:
+        """From results.json: JSON null stands for NaN in float fields, for absent elsewhere."""
+        return cls(**_fields_from_json(cls, d))
+
 
 @dataclass(frozen=True)
 class ClaimResult:
@@ -82,6 +88,17 @@ class ClaimResult:
     #: fingerprint key -> fingerprint of every stored record the verdict rests on
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ClaimResult:
+        """From results.json (or a pytest-xdist worker's message): the inverse of `to_dict`."""
+        kw = _fields_from_json(cls, d)
+        kw["parts"] = tuple(PartResult.from_dict(p) for p in d["parts"])
+        kw["datasets"] = tuple(kw.get("datasets", ()))
+        return cls(**kw)
+
     def message(self) -> str:
         """The finding in one paragraph, as a report would state it."""
         head = f"{self.claim_id}: {self.verdict.upper()} over {self.seeds} seeds"
@@ -92,6 +109,12 @@ class ClaimResult:
         lines = [f"{head}; the book says {self.book_says}"]
         lines += [f"  - [{p.verdict}] {describe_part(p)}" for p in self.parts]
         return "\n".join(lines)
+
+
+def _fields_from_json(cls, d: dict) -> dict:
+    floats = {f.name for f in dataclasses.fields(cls) if f.type == "float"}
+    names = {f.name for f in dataclasses.fields(cls)}
+    return {k: (float("nan") if v is None and k in floats else v) for k, v in d.items() if k in names}
 
 
 def describe_part(p: PartResult) -> str:

@@ -145,3 +145,86 @@ def test_compare_notes_different_seeds_and_level(tmp_path, capsys):
     assert cli.main(["compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0  # a warning only
     out = capsys.readouterr().out
     assert "seeds differ" in out and "level differs" in out
+
+
+def _fixture_results():
+    import json
+
+    from fml_bench.verdicts import ClaimResult
+    from tests.make_fixtures import FIXTURES
+
+    doc = json.loads((FIXTURES / "results-v2.json").read_text())
+    return {c["claim_id"]: ClaimResult.from_dict(c) for c in doc["claims"] if not c["knockout"]}
+
+
+def _fake_check(monkeypatch, behaviour):
+    """cmd_check with check_claim replaced: behaviour(claim_id) returns a result or raises."""
+    from fml_bench import suite
+
+    monkeypatch.setattr(suite, "check_claim", lambda claim, config, progress=None: behaviour(claim.id))
+
+
+def test_a_killed_check_leaves_the_report_of_what_finished(tmp_path, monkeypatch, capsys):
+    import json
+    import signal
+
+    done = _fixture_results()
+
+    def behaviour(claim_id):
+        if claim_id == "imdb-l2":
+            os.kill(os.getpid(), signal.SIGTERM)  # as a CI timeout or `kill` would
+        return done[claim_id]
+
+    _fake_check(monkeypatch, behaviour)
+    code = cli.main(["check", "noise-channels", "imdb-l2", "imdb-l1", "--report-dir", str(tmp_path)])
+    assert code == 130
+    doc = json.loads((tmp_path / "latest" / "results.json").read_text())
+    assert [c["claim_id"] for c in doc["claims"]] == ["noise-channels"]
+    assert doc["complete"] is False and doc["planned_claims"] == 3
+    assert "Incomplete run" in (tmp_path / "latest" / "report.md").read_text()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler does not outlive the call
+
+
+def test_one_claims_data_error_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    # Issue 10: one claim's data error stopped `check` and no report was written.
+    import json
+
+    from fml_bench.errors import DatasetUnavailableError
+
+    done = _fixture_results()
+
+    def behaviour(claim_id):
+        if claim_id == "imdb-l2":
+            raise DatasetUnavailableError("IMDB is not available: put imdb.npz into the data folder")
+        return done[claim_id]
+
+    _fake_check(monkeypatch, behaviour)
+    code = cli.main(["check", "imdb-l2", "noise-channels", "--report-dir", str(tmp_path)])
+    assert code == 1  # as pytest: that claim's test fails, the others run
+    doc = json.loads((tmp_path / "latest" / "results.json").read_text())
+    assert [c["claim_id"] for c in doc["claims"]] == ["noise-channels"] and doc["complete"] is True
+    assert doc["errors"][0]["claim_id"] == "imdb-l2"
+    assert "Not checked: imdb-l2" in (tmp_path / "latest" / "report.md").read_text()
+
+
+def test_a_bad_baseline_is_refused_before_any_training(tmp_path, monkeypatch, capsys):
+    _fake_check(monkeypatch, lambda claim_id: pytest.fail("trained despite a bad baseline"))
+    (tmp_path / "base.json").write_text('{"schema_version": 1}')
+    code = cli.main(["check", "imdb-l2", "--baseline", str(tmp_path / "base.json"), "--report-dir", str(tmp_path)])
+    assert code == 2 and "schema" in capsys.readouterr().err
+
+
+def test_runs_started_in_the_same_second_get_their_own_folders(tmp_path, monkeypatch):
+    from fml_bench.report import run
+
+    monkeypatch.setattr(run, "new_run_id", lambda: "20261127T000000Z")
+    first = run.RunReport(tmp_path)
+    monkeypatch.setattr(run, "new_run_id", iter(["20261127T000000Z", "20261127T000000Z-2"]).__next__)
+    second = run.RunReport(tmp_path)
+    assert first.folder != second.folder
+
+
+def test_run_ids_differ_between_processes_in_one_second():
+    from fml_bench.report.run import new_run_id
+
+    assert len({new_run_id() for _ in range(50)}) == 50

@@ -50,12 +50,6 @@ def summary_table(doc: dict, claims: list[dict] | None = None) -> str:
     return tabulate(rows, headers=headers, tablefmt="github")
 
 
-def _part_from_dict(d: dict) -> PartResult:
-    """JSON null stands for NaN in float fields; in the list and name fields it means absent."""
-    keep_none = {"b", "values_b"}
-    return PartResult(**{k: (v if v is not None or k in keep_none else float("nan")) for k, v in d.items()})
-
-
 def claim_section(c: dict, figure_name: str | None) -> str:
     title = f"## {c['claim_id']} ({c['tier']} tier{', knock-out' if c.get('knockout') else ''})"
     lines = [title, "",
@@ -70,7 +64,7 @@ def claim_section(c: dict, figure_name: str | None) -> str:
         lines += [f"**Known divergence:** {c['known_divergence']}", ""]
     rows = []
     for p in c["parts"]:
-        rows.append([p["verdict"], describe_part(_part_from_dict(p)), p["test"],
+        rows.append([p["verdict"], describe_part(PartResult.from_dict(p)), p["test"],
                      "n/a" if p.get("prob_improvement") is None else f"{p['prob_improvement']:.2f}",
                      _fmt_p(p.get("cross_check_p"))])
     lines.append(tabulate(rows, headers=["part", "what was measured", "test", "P(A better)",
@@ -121,6 +115,20 @@ def records_made_under(doc: dict) -> str:
     return "\n\n".join([table, *notes])
 
 
+def incomplete_notice(doc: dict) -> list[str]:
+    """Lines that say a run is unfinished and which claims could not be checked (empty otherwise)."""
+    out = []
+    if doc.get("complete") is False:
+        planned = doc.get("planned_claims")
+        done = len(doc["claims"]) + len(doc.get("errors") or [])
+        of = f" of {planned}" if planned else ""
+        out += [f"**Incomplete run:** {done}{of} claims finished when this report was written (the run was "
+                "still going, or was stopped); finished seeds are in the store and a rerun continues from them.", ""]
+    for err in doc.get("errors") or []:
+        out += [f"**Not checked: {err['claim_id']} ({err['tier']} tier):** {err['error']}", ""]
+    return out
+
+
 def render(doc: dict, figures: dict[str, str], comparison: str | None = None) -> str:
     """The whole report.md. figures: claim_id-tier -> figure file name (relative)."""
     family = [c for c in doc["claims"] if is_confirmatory(c)]
@@ -134,6 +142,7 @@ def render(doc: dict, figures: dict[str, str], comparison: str | None = None) ->
            "(Bonferroni, split over a two-look sequential design), for *pass* (the effect lies beyond zero "
            "in the book's direction) and for *fail* (it lies short of the smallest effect of interest); "
            "the table shows Holm-adjusted p.", "",
+           *incomplete_notice(doc),
            summary_table(doc, family), ""]
     if others:
         out += ["Measurements and knock-outs (outside the family; a knock-out must fail):", "",

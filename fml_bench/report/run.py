@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import secrets
 from pathlib import Path
 
 from fml_bench.env import manifest
@@ -17,7 +18,8 @@ HISTORY_FILE = "history.jsonl"
 
 
 def new_run_id() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    """`<UTC time>-<pid>-<4 random hex>`: two runs started in the same second get two folders."""
+    return f"{dt.datetime.now(dt.UTC).strftime('%Y%m%dT%H%M%SZ')}-{os.getpid()}-{secrets.token_hex(2)}"
 
 
 def render_folder(folder: Path, doc: dict, baseline: dict | None = None) -> list[cmp.Finding]:
@@ -48,21 +50,76 @@ def attach_benchmarks(folder: Path, doc: dict) -> dict:
     return doc
 
 
+class RunReport:
+    """One run's report folder, rewritten as each claim finishes.
+
+    Created before any training: the baseline is read and validated first (a bad --baseline
+    is refused before hours of work), and the run folder is claimed (a unique run id; `mkdir`
+    without exist_ok, so two processes never share one). `add` rewrites results.json and
+    report.md with the claims finished so far, marked incomplete; `finish` writes the final
+    version, points `latest` at it and appends to the history. A run that is killed leaves the
+    report of what finished, saying it is incomplete.
+    """
+
+    def __init__(self, reports_root: Path | str, baseline: str | os.PathLike | None = None,
+                 planned: int | None = None, run_id: str | None = None):
+        self.root = Path(reports_root)
+        self.baseline = results.load(Path(baseline)) if baseline else None
+        self.planned = planned
+        self.results: list[ClaimResult] = []
+        self.errors: list[dict] = []
+        self.root.mkdir(parents=True, exist_ok=True)
+        while True:
+            self.run_id = run_id or new_run_id()
+            self.folder = self.root / self.run_id
+            try:
+                self.folder.mkdir()
+                break
+            except FileExistsError:
+                if run_id:
+                    raise
+        self.finished = False
+
+    def add(self, result: ClaimResult) -> None:
+        """Record a finished claim and rewrite the (incomplete) report."""
+        self.results.append(result)
+        self._write(complete=False)
+
+    def add_error(self, claim_id: str, tier: str, error: str) -> None:
+        """Record a claim that could not be checked (a data error, for example)."""
+        self.errors.append({"claim_id": claim_id, "tier": tier, "error": error})
+        self._write(complete=False)
+
+    def finish(self, complete: bool = True) -> list[cmp.Finding]:
+        """Write the final report; returns the regressions against the baseline."""
+        regressions = self._write(complete=complete)
+        point_latest(self.root, self.folder)
+        if self.results:
+            append_history(self.root, self._doc(complete))
+        self.finished = True
+        return regressions
+
+    def _doc(self, complete: bool) -> dict:
+        doc = results.build_document(self.results, manifest(), self.run_id, _benchmarks(self.folder))
+        doc["complete"] = complete
+        doc["planned_claims"] = self.planned
+        doc["errors"] = self.errors
+        return doc
+
+    def _write(self, complete: bool) -> list[cmp.Finding]:
+        doc = self._doc(complete)
+        tmp = self.folder / "results.json.tmp"
+        tmp.write_text(json.dumps(doc, indent=1))
+        tmp.replace(self.folder / "results.json")
+        return render_folder(self.folder, doc, self.baseline)
+
+
 def write_run_report(claim_results: list[ClaimResult], reports_root: Path,
                      baseline: str | os.PathLike | None = None, run_id: str | None = None) -> tuple[Path, list]:
-    """Write reports/<run-id>/ and point reports/latest at it; returns (folder, regressions)."""
-    run_id = run_id or new_run_id()
-    folder = Path(reports_root) / run_id
-    folder.mkdir(parents=True, exist_ok=True)
-    doc = results.build_document(claim_results, manifest(), run_id, _benchmarks(folder))
-    tmp = folder / "results.json.tmp"
-    tmp.write_text(json.dumps(doc, indent=1))
-    tmp.replace(folder / "results.json")
-    base_doc = results.load(Path(baseline)) if baseline else None
-    regressions = render_folder(folder, doc, base_doc)
-    point_latest(Path(reports_root), folder)
-    append_history(Path(reports_root), doc)
-    return folder, regressions
+    """Write reports/<run-id>/ at once and point reports/latest at it; returns (folder, regressions)."""
+    report = RunReport(reports_root, baseline, planned=len(claim_results), run_id=run_id)
+    report.results = list(claim_results)
+    return report.folder, report.finish()
 
 
 def point_latest(root: Path, folder: Path) -> None:
