@@ -16,6 +16,8 @@ import pytest
 
 from fml_bench.engine.reference import shuffled_batches
 
+pytestmark = pytest.mark.framework  # selected by the nightly's -m "slow or framework"
+
 
 def first_rows_per_epoch(fit_kwargs: dict, x, y, epochs: int = 3) -> list[list[int]]:
     seen: list[list[int]] = []
