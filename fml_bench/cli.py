@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -134,9 +135,9 @@ def cmd_show(args) -> int:
 
 def cmd_check(args) -> int:
     from fml_bench.claims import ALL, get_claim
-    from fml_bench.errors import DatasetCorruptError, DatasetUnavailableError
+    from fml_bench.errors import DatasetCorruptError, DatasetUnavailableError, MissingRunsError
     from fml_bench.report.run import RunReport
-    from fml_bench.suite import SuiteConfig, check_claim
+    from fml_bench.suite import SuiteConfig, check_claim, stored_runs_only
     from fml_bench.tiers import get_tier
     from fml_bench.verdicts import FAIL, INCONCLUSIVE
 
@@ -144,6 +145,11 @@ def cmd_check(args) -> int:
     tier = get_tier(args.tier)
     config = SuiteConfig(tier=tier, store=_store(args), engine_override=args.engine, alpha=args.alpha,
                          seeds=args.seeds, knockout=args.knockout)
+    shard = _shard(args)
+    if shard is not None:
+        return _train_shard(claims, config, shard, args.look)
+    if args.no_train:
+        config = dataclasses.replace(config, runner=stored_runs_only(config.store, config.engine))
     report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims))
     print(f"report (rewritten as each claim finishes): {report.folder / 'report.md'}", flush=True)
     try:
@@ -151,7 +157,7 @@ def cmd_check(args) -> int:
             print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
             try:
                 result = check_claim(claim, config, _progress_printer(None))
-            except (DatasetUnavailableError, DatasetCorruptError) as exc:  # this claim only, as in pytest
+            except (DatasetUnavailableError, DatasetCorruptError, MissingRunsError) as exc:  # this claim only
                 print(f"{claim.id}: NOT CHECKED: {exc}", file=sys.stderr, flush=True)
                 report.add_error(claim.id, tier.name, str(exc))
                 continue
@@ -166,6 +172,41 @@ def cmd_check(args) -> int:
     failed = [r for r in results if not r.known_divergence and (
         r.verdict == FAIL or (r.verdict == INCONCLUSIVE and tier.inconclusive_fails))]
     return 1 if failed or regressions or report.errors else 0
+
+
+def _shard(args) -> tuple[int, int] | None:
+    from fml_bench import shards
+
+    if args.shard and args.no_train:
+        raise FmlBenchError("--shard trains and --no-train does not: give one of them")
+    if args.shard:
+        return shards.parse_shard(args.shard)
+    found = shards.shard_from_env(args.shard_count)
+    if args.shard_count and found is None:
+        raise FmlBenchError(f"--shard-count needs ${shards.K8S_INDEX_ENV} (or give --shard K/N)")
+    return found
+
+
+def _train_shard(claims, config, shard: tuple[int, int], look: int) -> int:
+    """Train shard K of N's units of `look`; the report comes from `check --no-train`."""
+    import time
+
+    from fml_bench import shards
+    from fml_bench.runner import run_experiment
+
+    k, n = shard
+    units = shards.work_units(claims, config, look)
+    mine = shards.assign(units, n)[k - 1]
+    total = sum(u.cost for u in units)
+    print(f"shard {k}/{n}, look {look}: {len(mine)} of {len(units)} units, predicted "
+          f"{sum(u.cost for u in mine) / 60:.1f} of {total / 60:.1f} min", flush=True)
+    start = time.perf_counter()
+    for unit in mine:
+        print(f"== {unit.name} (predicted {unit.cost:.0f}s)", flush=True)
+        run_experiment(unit.spec, unit.seeds, config.store, config.engine, _progress_printer(None))
+    print(f"shard {k}/{n} done in {(time.perf_counter() - start) / 60:.1f} min; "
+          "aggregate with `fml-bench check --no-train`", flush=True)
+    return 0
 
 
 def cmd_report(args) -> int:
@@ -235,6 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="results.json or report folder to compare with")
     p.add_argument("--knockout", action="store_true",
                    help="remove each claim's mechanism; exit 0 only if every claim then fails")
+    p.add_argument("--shard", default=None,
+                   help="K/N: train only this shard's (experiment, seed-block) units, write no report")
+    p.add_argument("--shard-count", type=options.int_at_least(1), default=None,
+                   help="N, with the shard index from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)")
+    p.add_argument("--look", type=int, choices=[1, 2], default=1,
+                   help="with --shard: 1 trains first looks; 2 the second looks the stored first looks need")
+    p.add_argument("--no-train", action="store_true",
+                   help="verdicts and report from the store alone (after sharded training); name missing runs")
     tiered(p)
     p.set_defaults(func=cmd_check)
     p = command("store", help="list the run store's records, or prune those no longer read")

@@ -35,3 +35,7 @@ class MisplacedRecordError(CorruptRecordError):
 
 class StoreWriteError(FmlBenchError):
     """The run store cannot be written (read-only, full, permissions)."""
+
+
+class MissingRunsError(FmlBenchError):
+    """An aggregate step (`check --no-train`) found runs that no shard has stored yet."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from fml_bench import provenance
 from fml_bench.claims import FAMILY_SIZE, MEASUREMENT, Claim
+from fml_bench.errors import MissingRunsError
 from fml_bench.experiments import ExperimentSpec, get_spec
 from fml_bench.plans import CONFIRMATORY_FIRST_SEED, plan_for
 from fml_bench.records import RunRecord
@@ -71,14 +72,64 @@ def sequential_verdict(design: TwoStageDesign, evaluate_at: Callable[[int, float
     return result
 
 
+def claim_specs(claim: Claim, config: SuiteConfig) -> list[ExperimentSpec]:
+    """The experiments `claim` trains under `config` (its knock-out applied when asked)."""
+    specs = [get_spec(name, config.tier) for name in claim.experiments()]
+    if config.knockout and claim.knockout is not None:
+        specs = [claim.knockout.apply(spec) for spec in specs]
+    return specs
+
+
+def stored_runs_only(store: RunStore, engine: str) -> Runner:
+    """A runner that trains nothing: the stored records, or a MissingRunsError naming the gaps
+    (the aggregate step after sharded training)."""
+
+    def runner(spec: ExperimentSpec, seeds: Sequence[int]) -> list[RunRecord]:
+        found = {s: store.load(spec, s, engine) for s in seeds}
+        missing = [s for s, r in found.items() if r is None]
+        if missing:
+            raise MissingRunsError(
+                f"{spec.name} ({engine}) lacks seeds {_ranges(missing)} in the store {store.root}: run the "
+                "shards that train them (fml-bench check --shard K/N), or check without --no-train"
+            )
+        return [found[s] for s in seeds]
+
+    return runner
+
+
+def _ranges(seeds: Sequence[int]) -> str:
+    out, run = [], [seeds[0]]
+    for s in seeds[1:]:
+        if s == run[-1] + 1:
+            run.append(s)
+        else:
+            out.append(run)
+            run = [s]
+    out.append(run)
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in out)
+
+
 def check_claim(claim: Claim, config: SuiteConfig, progress: Progress | None = None) -> ClaimResult:
     """Run the claim's experiments (first look, then the second if undecided) and test it.
 
     The result's wall_seconds is the training time of the runs it rests on (cached runs count
     with the time they took when computed)."""
-    specs = [get_spec(name, config.tier) for name in claim.experiments()]
-    if config.knockout and claim.knockout is not None:
-        specs = [claim.knockout.apply(spec) for spec in specs]
+    evaluate_at = _evaluator(claim, config, progress)
+    design = config.design(claim)
+    if claim.kind == MEASUREMENT:  # no decision to make: measured once at the full plan
+        return evaluate_at(design.n2, design.level(design.n2))
+    return sequential_verdict(design, evaluate_at)
+
+
+def first_look(claim: Claim, config: SuiteConfig) -> ClaimResult:
+    """The claim's result at its first look only, at that look's level (no second look)."""
+    design = config.design(claim)
+    return _evaluator(claim, config, None)(design.n1, design.level(design.n1))
+
+
+def _evaluator(claim: Claim, config: SuiteConfig, progress: Progress | None) -> Callable[[int, float], ClaimResult]:
+    """evaluate_at(n, level): the claim's result on its first n seeds, tested at `level`."""
+    specs = claim_specs(claim, config)
 
     def train(spec: ExperimentSpec, seeds: Sequence[int]) -> list[RunRecord]:
         if config.runner is not None:
@@ -95,7 +146,4 @@ def check_claim(claim: Claim, config: SuiteConfig, progress: Progress | None = N
         made_under = {provenance.key(r.fingerprint): r.fingerprint for rs in runs.values() for r in rs if r.fingerprint}
         return dataclasses.replace(result, environments=dict(sorted(made_under.items())))
 
-    design = config.design(claim)
-    if claim.kind == MEASUREMENT:  # no decision to make: measured once at the full plan
-        return evaluate_at(design.n2, design.level(design.n2))
-    return sequential_verdict(design, evaluate_at)
+    return evaluate_at

@@ -1,0 +1,92 @@
+"""Sharded training: a deterministic, balanced split whose aggregate equals the unsharded run."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from fml_bench import cli, provenance, runner, shards
+from fml_bench.claims import ALL
+from fml_bench.errors import FmlBenchError
+from fml_bench.store import RunStore
+from fml_bench.suite import SuiteConfig
+from fml_bench.tiers import get_tier
+from tests.test_claims_can_fail import world_runner
+
+
+@pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "2/0"])
+def test_a_bad_shard_is_refused(text):
+    with pytest.raises(FmlBenchError, match="--shard"):
+        shards.parse_shard(text)
+
+
+def test_the_kubernetes_index_is_zero_based(monkeypatch):
+    monkeypatch.setenv(shards.K8S_INDEX_ENV, "3")
+    assert shards.shard_from_env(4) == (4, 4)
+
+
+def _config(tmp_path, look_seeds=None):
+    return SuiteConfig(tier=get_tier("fast"), store=RunStore(tmp_path, fingerprint=lambda s, e: {"x": "1"}),
+                       seeds=look_seeds)
+
+
+def test_first_look_units_cover_each_experiments_seeds_once_and_shards_partition_them(tmp_path):
+    config = _config(tmp_path)
+    units = shards.work_units(list(ALL), config, look=1)
+    covered = [(u.spec.name, s) for u in units for s in u.seeds]
+    assert len(covered) == len(set(covered))  # an experiment shared by claims is trained once
+    for claim in ALL:
+        n1 = config.design(claim).n1
+        for name in claim.experiments():
+            assert {(name, s) for s in range(n1)} <= set(covered), (claim.id, name)
+    split = shards.assign(units, 4)
+    assert sorted(u.name for part in split for u in part) == sorted(u.name for u in units)
+    assert split == shards.assign(list(reversed(units)), 4)  # the same on every machine
+    loads = [sum(u.cost for u in part) for part in split]
+    assert max(loads) - min(loads) <= max(u.cost for u in units)  # longest-first bound
+
+
+def _world_engine(tier: str):
+    world = world_runner(tier)
+
+    def engine(spec, seeds):
+        return [dataclasses.replace(r, spec_name=spec.name, spec_hash=spec.content_hash(), engine="stacked")
+                for r in world(spec, seeds)]
+
+    return engine
+
+
+def test_four_shards_then_aggregate_equal_the_unsharded_run(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(provenance, "fingerprint", lambda spec, engine: {"engine": engine, "data": "world"})
+    monkeypatch.setattr(runner, "get_engine", lambda name: _world_engine("fast"))
+    claims = ["noise-channels", "imdb-l2", "imdb-dropout", "lr-too-high", "imdb-l1"]
+    seeds = ["--seeds", "2,8"]  # first looks too small to decide, so that some claims need the second
+    sharded, whole = tmp_path / "sharded", tmp_path / "whole"
+    for look in ("1", "2"):
+        for k in range(1, 5):
+            assert cli.main(["check", *claims, *seeds, "--shard", f"{k}/4", "--look", look,
+                             "--store-dir", str(sharded)]) == 0
+    trained_by_shards = sorted(p.relative_to(sharded) for p in sharded.rglob("seed-*.json"))
+    assert cli.main(["check", *claims, *seeds, "--no-train", "--store-dir", str(sharded),
+                     "--report-dir", str(tmp_path / "r-sharded")]) == 0
+    unsharded = ["check", *claims, *seeds, "--store-dir", str(whole), "--report-dir", str(tmp_path / "r-whole")]
+    assert cli.main(unsharded) == 0
+    assert trained_by_shards == sorted(p.relative_to(whole) for p in whole.rglob("seed-*.json"))
+    a, b = (json.loads((tmp_path / f"r-{x}" / "latest" / "results.json").read_text()) for x in ("sharded", "whole"))
+    assert [(c["claim_id"], c["verdict"], c["p"], c["seeds"]) for c in a["claims"]] == \
+           [(c["claim_id"], c["verdict"], c["p"], c["seeds"]) for c in b["claims"]]
+    assert any(c["seeds"] == 8 for c in a["claims"])  # a second look happened, through --look 2
+
+
+def test_the_aggregate_names_missing_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(provenance, "fingerprint", lambda spec, engine: {"engine": engine, "data": "world"})
+    monkeypatch.setattr(runner, "get_engine", lambda name: _world_engine("fast"))
+    store = str(tmp_path / "s")
+    assert cli.main(["check", "imdb-l2", "--seeds", "2,8", "--no-train", "--store-dir", store,
+                     "--report-dir", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert "imdb-16-16 (stacked) lacks seeds 0-1" in err or "imdb-16-16-l2 (stacked) lacks seeds 0-1" in err
+    assert "Not checked: imdb-l2" in (tmp_path / "r" / "latest" / "report.md").read_text()
+    assert cli.main(["check", "--shard", "1/2", "--no-train"]) == 2
