@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from fml_bench.errors import UnknownNameError
 from fml_bench.tiers import Tier, get_tier
@@ -124,7 +125,7 @@ def book_specs() -> dict[str, ExperimentSpec]:
     for pct in (20, 50, 100):
         specs.append(_mnist(f"mnist-train-{pct}pct", "Section 5.4.1", train_fraction=pct / 100))
     # Section 5.2.1, hold-out vs K-fold vs iterated K-fold on a small dataset.
-    small = dict(model="mnist_logreg", train_size=500, epochs=10)
+    small: dict[str, Any] = dict(model="mnist_logreg", train_size=500, epochs=10)
     specs += [
         _mnist("kfold-holdout", "Listing 5.5", protocol="shuffled-holdout", **small),
         _mnist("kfold-4", "Listing 5.6", protocol="kfold", folds=4, **small),

@@ -138,7 +138,7 @@ def _cached_conversion(source: Path) -> tuple[dict[str, np.ndarray], dict[str, i
     log.info("converting %s to keras' IMDB format (once; cached in %s)", source, npz_path)
     arrays, word_index = convert(source)
     tmp = npz_path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
+    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
     tmp.replace(npz_path)
     tmp_index = index_path.with_suffix(".tmp")
     tmp_index.write_text(json.dumps(word_index))

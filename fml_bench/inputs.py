@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 
@@ -13,10 +14,12 @@ from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import ExperimentSpec
 
 SUBSET_SEED = 0  # one fixed subset per tier, identical for every run seed
+#: Features as loaded: an array (MNIST) or a list of integer sequences, one per review (IMDB).
+Features = Any
 
 
 @functools.lru_cache(maxsize=4)
-def dataset_splits(dataset: str, num_words: int, data_dir: str | None) -> tuple[tuple[object, np.ndarray], ...]:
+def dataset_splits(dataset: str, num_words: int, data_dir: str | None) -> tuple[tuple[Features, np.ndarray], ...]:
     """((x_train, y_train), (x_test, y_test)) of a dataset, features flattened for MNIST."""
     if dataset == "mnist":
         splits = data.load_mnist(data_dir)
@@ -34,7 +37,7 @@ def dataset_splits(dataset: str, num_words: int, data_dir: str | None) -> tuple[
     return tuple((recipes.flatten_images(x), y.astype(np.int64)) for x, y in splits)
 
 
-def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tuple[object, np.ndarray]:
+def _training_arrays(dataset: str, num_words: int, data_dir: str | None) -> tuple[Features, np.ndarray]:
     return dataset_splits(dataset, num_words, data_dir)[0]
 
 

@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def software() -> Fingerprint:
     }
 
 
-def _digest_split(h: hashlib._Hash, x: object, y: np.ndarray) -> None:
+def _digest_split(h: Any, x: Any, y: np.ndarray) -> None:  # x: an array, or one sequence per review
     if isinstance(x, np.ndarray) and x.dtype != object:
         h.update(str((x.dtype, x.shape)).encode())
         h.update(np.ascontiguousarray(x).tobytes())

@@ -12,6 +12,7 @@ import logging
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from fml_bench.verdicts import FAIL, INCONCLUSIVE
 
 log = logging.getLogger(__name__)
 RESULTS_KEY = pytest.StashKey[list]()
-REPORT_KEY = pytest.StashKey["RunReport | None"]()
+REPORT_KEY = pytest.StashKey[Any]()  # the session's RunReport, created with the first claim
 BASELINE_KEY = pytest.StashKey["str | None"]()
 RESULT_PROPERTY = "fml_bench_result"
 DEFAULT_MARKEXPR = "not slow and not timing"  # pyproject.toml's addopts
@@ -79,7 +80,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tier = config.getoption("--tier")
     if not tier:
         return
-    kept = [i for i in items if getattr(i, "callspec", None) is None or i.callspec.params.get("tier", tier) == tier]
+    def tier_of(item: pytest.Item) -> str:
+        callspec = getattr(item, "callspec", None)
+        return tier if callspec is None else callspec.params.get("tier", tier)
+
+    kept = [i for i in items if tier_of(i) == tier]
     dropped = [i for i in items if i not in kept]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -169,7 +174,7 @@ class ClaimReportCollector:
         for name, payload in report.user_properties:
             if name != RESULT_PROPERTY:
                 continue
-            result = ClaimResult.from_dict(json.loads(payload))
+            result = ClaimResult.from_dict(json.loads(str(payload)))
             self.config.stash[RESULTS_KEY].append(result)
             if not self.config.getoption("--no-report"):
                 _run_report(self.config).add(result)

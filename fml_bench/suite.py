@@ -92,7 +92,7 @@ def stored_runs_only(store: RunStore, engine: str) -> Runner:
                 f"{spec.name} ({engine}) lacks seeds {_ranges(missing)} in the store {store.root}: run the "
                 "shards that train them (fml-bench check --shard K/N), or check without --no-train"
             )
-        return [found[s] for s in seeds]
+        return [r for r in found.values() if r is not None]
 
     return runner
 

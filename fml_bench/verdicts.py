@@ -124,7 +124,7 @@ def describe_part(p: PartResult) -> str:
     if p.test == IDENTICAL_ARMS:
         text = f"{p.says}: {p.metric} identical in {p.a} and {p.b} for every seed ({mean_a:.4g})"
     elif p.test.startswith("Pitman-Morgan"):
-        sd_b = float(np.std(p.values_b, ddof=1))
+        sd_b = float(np.std(p.values_b or [], ddof=1))
         text = (f"{p.says}: {p.metric} sd {np.std(p.values_a, ddof=1):.4g} ({p.a}) vs {sd_b:.4g} ({p.b}): "
                 f"ratio {p.estimate:.3g} [{p.ci_low:.3g}, {p.ci_high:.3g}], p={p.p:.2g}")
     elif p.values_b is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import keras
@@ -42,8 +42,8 @@ EVAL_CHUNK = 8192  # validation rows per call, summed over seeds
 class _Dense:
     kernel: keras.Variable  # (S, fan_in, units)
     bias: keras.Variable  # (S, units)
-    activation: object
-    regularizer: object | None
+    activation: Callable[[tf.Tensor], tf.Tensor]
+    regularizer: Callable[[tf.Tensor], tf.Tensor] | None
 
 
 @dataclass
@@ -90,7 +90,7 @@ class StackedNet:
         block-diagonal (training) or (B, fan_in) shared (evaluation) -> outputs (S, B, units)."""
         h = x
         for layer in self.layers:
-            if isinstance(h, tf.SparseTensor):
+            if isinstance(layer, _Dense) and isinstance(h, tf.SparseTensor):  # the first layer on IMDB
                 h = layer.activation(self._sparse_dense(h, layer, shared_sparse) + layer.bias.value[:, None, :])
             elif isinstance(layer, _Dense):
                 pattern = "bi,sio->sbo" if len(h.shape) == 2 else "sbi,sio->sbo"
@@ -221,7 +221,7 @@ class StackedTrainer:
         With `test_every_epoch`, `test_loss`/`test_accuracy` curves score the test set too."""
         n = int(self.y_train.shape[-1])
         b = self.spec.batch_size
-        history = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", PENALTY)}
+        history: dict[str, list] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", PENALTY)}
         if test_every_epoch:
             history.update(test_loss=[], test_accuracy=[])
         seconds = []
@@ -244,7 +244,7 @@ class StackedTrainer:
             history["val_loss"].append(val_loss + penalty)
             history["val_accuracy"].append(val_acc)
             history[PENALTY].append(penalty)
-            if test_every_epoch:
+            if test_every_epoch and self.test is not None:
                 test_loss, test_acc = self.evaluate(self.test)
                 history["test_loss"].append(test_loss + penalty)
                 history["test_accuracy"].append(test_acc)
@@ -324,7 +324,7 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
     test = prepare_test(spec, sparse=scipy.sparse.issparse(x)) if spec.evaluate_test else None
     trainer = StackedTrainer(spec, net, x_train, y_train, x_val, y_val, jit_compile=jit_compile, test=test)
     history, seconds = trainer.fit(seeds, shuffle=shuffle, test_every_epoch=stops_early and test is not None)
-    if test is not None and not stops_early:
+    if trainer.test is not None and not stops_early:
         test_loss, test_acc = trainer.evaluate(trainer.test)
         test_loss = test_loss + history[PENALTY][:, -1]
     wall = (time.perf_counter() - start) / len(seeds)
@@ -335,7 +335,7 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
         train_labels = y_train[i] if y_train.ndim == 2 else y_train
         val_labels = y_val[i] if y_val.ndim == 2 else y_val
         extra = {"majority_baseline": majority_baseline(train_labels, val_labels)}
-        if stops_early:
+        if spec.early_stopping_patience is not None:  # stops_early
             ran, best = early_stopping_epochs(history["val_loss"][i], spec.early_stopping_patience)
             curves = {k: v[:ran] for k, v in curves.items()}
             extra.update(restored_val_loss=float(history["val_loss"][i][best]),

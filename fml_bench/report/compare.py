@@ -107,7 +107,7 @@ def compare_claims(baseline: dict, current: dict, alpha: float = 0.01) -> list[F
             p, how = _drift_p(b, c, x, y)
             drifts.append((p, f"{subject}: {cp['says']}",
                            f"{cp['metric']} effect {x.mean():+.4g} -> {y.mean():+.4g} ({how})"))
-    adjusted = holm([d[0] for d in drifts]) if drifts else []
+    adjusted = list(holm([d[0] for d in drifts])) if drifts else []
     for (p, subject, detail), p_holm in zip(drifts, adjusted):
         if p_holm < alpha:
             findings.append(Finding("drift", subject, f"{detail}, p={p:.2g}, Holm p={p_holm:.2g}", False))

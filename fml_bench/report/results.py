@@ -19,7 +19,7 @@ _JSON_TYPES = {str: str, int: int, float: float, bool: bool}
 
 def _schema(cls) -> dict[str, type]:
     """Field name -> JSON type of a result dataclass (optional fields: their non-None type)."""
-    out = {}
+    out: dict[str, type] = {}
     for f in dataclasses.fields(cls):
         kind = str(f.type)
         out[f.name] = (str if kind.startswith("str") else float if kind == "float" else int if kind == "int"
