@@ -18,7 +18,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from fml_bench import __version__, options, paths
-from fml_bench.engine import ENGINE_ENV, engine_names
+from fml_bench.engine import ENGINE_ENV, KERAS_BACKEND_ENV, engine_names
 from fml_bench.errors import FmlBenchError
 from fml_bench.tiers import TIERS
 
@@ -251,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def tiered(p):
         p.add_argument("--tier", choices=list(TIERS), default=None, help="scale tier (default: fast)")
+        p.add_argument("--keras-backend", choices=["tensorflow", "jax", "torch"], default=None,
+                       help=f"Keras backend (${KERAS_BACKEND_ENV}); the reference engine runs under all three")
         p.add_argument("--engine", choices=engine_names(), default=os.environ.get(ENGINE_ENV) or None,
                        help=f"training engine (${ENGINE_ENV}; default: the tier's; run/show: reference)")
 
@@ -325,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, read when it loads
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
-        with paths.data_dir_set(args.data_dir), _interrupt_on_sigterm():
+        backend = {KERAS_BACKEND_ENV: getattr(args, "keras_backend", None)}
+        with paths.data_dir_set(args.data_dir), paths.environment(backend), _interrupt_on_sigterm():
             return args.func(args)
     except FmlBenchError as exc:
         print(f"fml-bench: error: {exc}", file=sys.stderr)

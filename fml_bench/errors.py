@@ -33,6 +33,10 @@ class MisplacedRecordError(CorruptRecordError):
     spec, seed, engine or fingerprint): copied or renamed by hand."""
 
 
+class EngineBackendError(FmlBenchError):
+    """An engine asked to train under a Keras backend it does not support."""
+
+
 class StoreWriteError(FmlBenchError):
     """The run store cannot be written (read-only, full, permissions)."""
 

@@ -6,6 +6,7 @@ environment variable, then a default under the working directory or the user's c
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -50,21 +51,25 @@ def offline() -> bool:
 
 
 @contextmanager
-def data_dir_set(folder: str | os.PathLike | None) -> Iterator[None]:
-    """Make `folder` the data directory for the duration of the block, then restore the environment.
+def environment(values: dict[str, str | None]) -> Iterator[None]:
+    """Set the environment variables with a value for the duration of the block, then restore.
 
-    The command line uses this for `--data-dir`: one call to `fml_bench.cli.main` must not
-    change where later calls in the same process (a test run, a notebook) look for data.
-    """
-    if folder is None:
-        yield
-        return
-    before = os.environ.get(DATA_ENV)
-    os.environ[DATA_ENV] = str(Path(folder).expanduser().resolve())
+    The command line uses this for `--data-dir` and `--keras-backend`: one call to
+    `fml_bench.cli.main` must not change what later calls in the same process (a test run, a
+    notebook) see."""
+    given = {k: v for k, v in values.items() if v is not None}
+    before = {k: os.environ.get(k) for k in given}
+    os.environ.update(given)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(DATA_ENV, None)
-        else:
-            os.environ[DATA_ENV] = before
+        for key, value in before.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def data_dir_set(folder: str | os.PathLike | None) -> contextlib.AbstractContextManager[None]:
+    """Make `folder` the data directory for the duration of the block (see `environment`)."""
+    return environment({DATA_ENV: str(Path(folder).expanduser().resolve()) if folder is not None else None})

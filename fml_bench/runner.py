@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fml_bench.engine import engine_info, epoch_listener, get_engine
+from fml_bench.engine import check_backend, engine_info, epoch_listener, get_engine
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.provenance import describe
 from fml_bench.records import RunRecord
@@ -68,6 +68,7 @@ def run_experiment(
     missing = [seed for seed in seeds if stored(seed) is None]
     if not missing:
         return [results[s] for s in seeds]
+    check_backend(engine)
     _say_what_is_not_reused(store, spec, engine, missing)
     with store.lock(spec, engine):  # another process may have trained them while we waited
         missing = [seed for seed in missing if stored(seed) is None]

@@ -69,3 +69,25 @@ def test_majority_baseline_comes_from_the_training_labels():
 def test_unknown_engine():
     with pytest.raises(UnknownNameError, match="reference"):
         get_engine("warp")
+
+
+def test_the_stacked_engine_refuses_other_keras_backends_with_a_way_out(monkeypatch):
+    from fml_bench import engine
+    from fml_bench.errors import EngineBackendError
+
+    monkeypatch.setattr(engine, "keras_backend", lambda: "jax")
+    engine.check_backend("reference")  # the book's model.fit runs under every backend
+    with pytest.raises(EngineBackendError, match="--engine reference"):
+        engine.check_backend("stacked")
+
+
+def test_keras_backend_option_is_scoped_to_the_call(monkeypatch):
+    import os
+
+    from fml_bench import cli
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    seen = {}
+    monkeypatch.setattr(cli, "cmd_show", lambda args: seen.update(backend=os.environ.get("KERAS_BACKEND")) or 0)
+    assert cli.main(["show", "mnist-logreg", "--keras-backend", "jax"]) == 0
+    assert seen == {"backend": "jax"} and "KERAS_BACKEND" not in os.environ

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 
-from fml_bench.errors import UnknownNameError
+from fml_bench.errors import EngineBackendError, UnknownNameError
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.records import RunRecord
 
@@ -56,6 +56,7 @@ class EngineInfo:
     batches_seeds: bool
     module: str
     summary: str
+    backends: tuple[str, ...] = ("tensorflow",)  # Keras backends it runs under (KERAS_BACKEND)
 
 
 # reference 2: reshuffles every epoch; reference 3, stacked 2: penalty curve, test-split scores,
@@ -69,8 +70,35 @@ def register(info: EngineInfo) -> EngineInfo:
     return info
 
 
-register(EngineInfo("reference", 3, False, "fml_bench.engine.reference", "plain model.fit per seed, the book's code"))
+register(EngineInfo("reference", 3, False, "fml_bench.engine.reference", "plain model.fit per seed, the book's code",
+                    backends=("tensorflow", "jax", "torch")))
 register(EngineInfo("stacked", 2, True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph"))
+
+KERAS_BACKEND_ENV = "KERAS_BACKEND"
+
+
+def keras_backend() -> str:
+    """The Keras backend this process runs (keras' own answer once keras is imported)."""
+    import sys
+
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    import os
+
+    return os.environ.get(KERAS_BACKEND_ENV, "tensorflow")
+
+
+def check_backend(name: str) -> None:
+    """Refuse to train on an engine that does not run under this process's Keras backend."""
+    info = engine_info(name)
+    backend = keras_backend()
+    if backend not in info.backends:
+        able = [e.name for e in ENGINES.values() if backend in e.backends]
+        raise EngineBackendError(
+            f"the {name} engine runs under the Keras backend {', '.join(info.backends)} only, and this process "
+            f"uses {backend} (${KERAS_BACKEND_ENV}): choose --engine {' or '.join(able) or '?'}, or unset "
+            f"{KERAS_BACKEND_ENV}"
+        )
 
 
 def engine_names() -> list[str]:
