@@ -26,9 +26,9 @@ log = logging.getLogger("fml_bench")
 
 
 def _store(args):
-    from fml_bench.store import RunStore
+    from fml_bench.store import open_store
 
-    return RunStore(paths.store_dir(args.store_dir))
+    return open_store(paths.store_location(args.store_dir))
 
 
 def cmd_store(args) -> int:

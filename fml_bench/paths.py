@@ -39,6 +39,14 @@ def store_dir(explicit: str | os.PathLike | None = None) -> Path:
     return Path(value).expanduser() if value else Path.cwd() / ".fml-bench" / "store"
 
 
+def store_location(explicit: str | os.PathLike | None = None) -> Path | str:
+    """The run store: a local folder (as `store_dir`) or an fsspec URL such as `s3://bucket/prefix`."""
+    value = explicit if explicit is not None else os.environ.get(STORE_ENV)
+    if value and "://" in str(value) and not str(value).startswith("file://"):
+        return str(value)
+    return store_dir(str(value).removeprefix("file://") if value else None)
+
+
 def reports_dir(explicit: str | os.PathLike | None = None) -> Path:
     """Directory that receives one folder per report run."""
     value = explicit if explicit is not None else os.environ.get(REPORTS_ENV)

@@ -19,7 +19,7 @@ import pytest
 from fml_bench import options, paths
 from fml_bench.claims import get_claim
 from fml_bench.engine import ENGINE_ENV, engine_names
-from fml_bench.store import RunStore
+from fml_bench.store import RunStore, open_store
 from fml_bench.suite import SuiteConfig, check_claim
 from fml_bench.tiers import TIERS, get_tier
 from fml_bench.verdicts import FAIL, INCONCLUSIVE
@@ -93,7 +93,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def run_store(pytestconfig: pytest.Config) -> RunStore:
-    return RunStore(paths.store_dir(pytestconfig.getoption("--store-dir")))
+    return open_store(paths.store_location(pytestconfig.getoption("--store-dir")))
 
 
 @pytest.fixture

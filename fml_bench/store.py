@@ -26,7 +26,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath
 
 from fml_bench import provenance
 from fml_bench.engine import engine_version
@@ -38,6 +38,7 @@ from fml_bench.records import RunRecord
 log = logging.getLogger(__name__)
 SCHEMA = 2  # 2: records keyed and stamped by their fingerprint
 FINGERPRINT_FILE = "fingerprint.json"
+S3_ENDPOINT_ENV = "FML_BENCH_S3_ENDPOINT"
 
 
 def _digest(payload: dict) -> str:
@@ -68,7 +69,7 @@ def _write_atomically(target: Path, text: str) -> None:
 class StoredGroup:
     """The records of one spec under one engine version and fingerprint (one folder)."""
 
-    folder: Path
+    folder: PurePath
     engine: str
     engine_version: int
     spec_folder: str
@@ -86,24 +87,24 @@ class RunStore:
     """
 
     def __init__(self, root: Path | str, fingerprint: FingerprintFn | None = None):
-        self.root = Path(root)
+        self.root: PurePath = Path(root)
         self._fingerprint = fingerprint or provenance.fingerprint
 
     def fingerprint(self, spec: ExperimentSpec, engine: str) -> Fingerprint:
         """What a record of `spec` made now on `engine` would be keyed by."""
         return self._fingerprint(spec, engine)
 
-    def folder(self, spec: ExperimentSpec, engine: str) -> Path:
+    def folder(self, spec: ExperimentSpec, engine: str) -> PurePath:
         """The folder of `spec`'s records under `engine` and the current fingerprint."""
         return self._spec_root(spec, engine) / provenance.key(self.fingerprint(spec, engine))
 
-    def _spec_root(self, spec: ExperimentSpec, engine: str) -> Path:
+    def _spec_root(self, spec: ExperimentSpec, engine: str) -> PurePath:
         return self.root / f"{engine}-v{engine_version(engine)}" / f"{spec.name}-{spec.content_hash()}"
 
-    def path(self, spec: ExperimentSpec, seed: int, engine: str) -> Path:
+    def path(self, spec: ExperimentSpec, seed: int, engine: str) -> PurePath:
         return self.folder(spec, engine) / f"seed-{seed}.json"
 
-    def save(self, spec: ExperimentSpec, record: RunRecord) -> Path:
+    def save(self, spec: ExperimentSpec, record: RunRecord) -> PurePath:
         """Stamp `record` with the current fingerprint and write it atomically; returns its path."""
         if record.spec_hash != spec.content_hash() or record.spec_name != spec.name:
             raise ValueError(f"record of {record.spec_name}-{record.spec_hash} saved as "
@@ -113,10 +114,10 @@ class RunStore:
         target = self.path(spec, record.seed, record.engine)
         payload = record.to_dict()
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not (target.parent / FINGERPRINT_FILE).exists():
-                _write_atomically(target.parent / FINGERPRINT_FILE, json.dumps(fingerprint, indent=1, sort_keys=True))
-            _write_atomically(target, json.dumps({"schema": SCHEMA, "sha256": _digest(payload), "record": payload}))
+            self._mkdir(target.parent)
+            if not self._exists(target.parent / FINGERPRINT_FILE):
+                self._write(target.parent / FINGERPRINT_FILE, json.dumps(fingerprint, indent=1, sort_keys=True))
+            self._write(target, json.dumps({"schema": SCHEMA, "sha256": _digest(payload), "record": payload}))
         except PermissionError as exc:
             raise StoreWriteError(
                 f"cannot write to the run store {self.root} ({exc.strerror}): give it write permission or "
@@ -124,18 +125,18 @@ class RunStore:
             ) from exc
         return target
 
-    def read(self, path: Path) -> RunRecord:
+    def read(self, path: PurePath) -> RunRecord:
         """Read one record file; raise CorruptRecordError if it is damaged."""
         try:
-            wrapper = json.loads(path.read_text())
+            wrapper = json.loads(self._read(path))
             payload = wrapper["record"]
             if wrapper.get("sha256") != _digest(payload):
                 raise CorruptRecordError(f"{path}: checksum mismatch")
             return RunRecord.from_dict(payload)
-        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, FileNotFoundError) as exc:
             raise CorruptRecordError(f"{path}: unreadable record ({exc})") from exc
 
-    def _verified(self, path: Path, spec: ExperimentSpec, seed: int, engine: str) -> RunRecord:
+    def _verified(self, path: PurePath, spec: ExperimentSpec, seed: int, engine: str) -> RunRecord:
         record = self.read(path)
         expected = {"spec": f"{spec.name}-{spec.content_hash()}", "seed": seed, "engine": engine,
                     "fingerprint": self.fingerprint(spec, engine)}
@@ -149,10 +150,10 @@ class RunStore:
             )
         return record
 
-    def _move_aside(self, path: Path, exc: CorruptRecordError) -> None:
+    def _move_aside(self, path: PurePath, exc: CorruptRecordError) -> None:
         aside = path.with_suffix(".corrupt")
         try:
-            os.replace(path, aside)
+            self._move(path, aside)
             log.warning("%s; moved to %s, the seed will be recomputed", exc, aside.name)
         except OSError:
             log.warning("%s; the seed will be recomputed (the store is read-only: the file stays)", exc)
@@ -160,7 +161,7 @@ class RunStore:
     def load(self, spec: ExperimentSpec, seed: int, engine: str) -> RunRecord | None:
         """The stored record, or None if absent, corrupt or misplaced (such a file is moved aside)."""
         path = self.path(spec, seed, engine)
-        if not path.exists():
+        if not self._exists(path):
             return None
         try:
             return self._verified(path, spec, seed, engine)
@@ -171,7 +172,7 @@ class RunStore:
     def records(self, spec: ExperimentSpec, engine: str) -> list[RunRecord]:
         """All intact stored records of `spec` under `engine` and the current fingerprint, by seed."""
         out = []
-        for file in sorted(self.folder(spec, engine).glob("seed-*.json")):
+        for file in self._glob(self.folder(spec, engine), "seed-*.json"):
             try:
                 out.append(self.read(file))
             except CorruptRecordError as exc:
@@ -187,20 +188,39 @@ class RunStore:
     def groups(self) -> list[StoredGroup]:
         """Every folder of records in the store, current or not (for `fml-bench store`)."""
         out = []
-        for fp_file in sorted(self.root.glob(f"*-v*/*/*/{FINGERPRINT_FILE}")):
+        for fp_file in self._glob(self.root, f"*-v*/*/*/{FINGERPRINT_FILE}"):
             folder = fp_file.parent
             engine, _, version = folder.parent.parent.name.rpartition("-v")
             try:
-                fingerprint = json.loads(fp_file.read_text())
+                fingerprint = json.loads(self._read(fp_file))
             except (OSError, json.JSONDecodeError):
                 fingerprint = {}
-            seeds = tuple(sorted(int(f.stem.split("-", 1)[1]) for f in folder.glob("seed-*.json")
+            seeds = tuple(sorted(int(f.stem.split("-", 1)[1]) for f in self._glob(folder, "seed-*.json")
                                  if f.stem.split("-", 1)[1].isdigit()))
             current = (engine in _known_engines() and version == str(engine_version(engine))
                        and fingerprint.get("engine_version") == version and _same_software(fingerprint))
             out.append(StoredGroup(folder, engine, int(version) if version.isdigit() else -1, folder.parent.name,
-                                   fingerprint, seeds, len(list(folder.glob("*.corrupt"))), current))
+                                   fingerprint, seeds, len(self._glob(folder, "*.corrupt")), current))
         return out
+
+    # File-system operations: a local folder here; `RemoteRunStore` does them through fsspec.
+    def _exists(self, path: PurePath) -> bool:
+        return Path(path).exists()
+
+    def _read(self, path: PurePath) -> str:
+        return Path(path).read_text()
+
+    def _write(self, path: PurePath, text: str) -> None:
+        _write_atomically(Path(path), text)
+
+    def _mkdir(self, path: PurePath) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+
+    def _move(self, source: PurePath, target: PurePath) -> None:
+        os.replace(source, target)
+
+    def _glob(self, folder: PurePath, pattern: str) -> list[PurePath]:
+        return sorted(Path(folder).glob(pattern))
 
     @contextlib.contextmanager
     def lock(self, spec: ExperimentSpec, engine: str) -> Iterator[None]:
@@ -208,7 +228,7 @@ class RunStore:
 
         The runner trains missing seeds inside it and looks again after acquiring it, so two
         processes on one store train each (spec, seed) once. A read-only store is not locked."""
-        folder = self.folder(spec, engine)
+        folder = Path(self.folder(spec, engine))
         try:
             folder.mkdir(parents=True, exist_ok=True)
             handle = open(folder / ".lock", "a")  # noqa: SIM115 - held for the block
@@ -236,3 +256,65 @@ def _same_software(fingerprint: Fingerprint) -> bool:
     except ImportError:  # pragma: no cover - TensorFlow absent
         return False
     return all(fingerprint.get(k) == v for k, v in now.items())
+
+
+class RemoteRunStore(RunStore):
+    """The same store at an fsspec URL (`s3://bucket/prefix`, `gs://...`, `memory://...`).
+
+    Records are whole objects written in one PUT, so a reader sees a whole record or none;
+    checksums, fingerprints and the misplaced-record check are the same as on disk. There is
+    no cross-machine lock: two machines that train the same (experiment, seed) at once both
+    write it, and the last whole record stays (shards never overlap, so sharded runs do not).
+    `storage_options` go to fsspec (for S3: `client_kwargs={"endpoint_url": ...}`, credentials).
+    """
+
+    def __init__(self, url: str, fingerprint: FingerprintFn | None = None, **storage_options):
+        import fsspec
+
+        protocol, _, rest = url.partition("://")
+        self.url = url.rstrip("/")
+        self.fs = fsspec.filesystem(protocol, **storage_options)
+        super().__init__(Path("."), fingerprint)
+        self.root = PurePosixPath(self.fs._strip_protocol(self.url))
+
+    def _exists(self, path: PurePath) -> bool:
+        self.fs.invalidate_cache(str(path.parent))  # another machine may have written it since
+        return self.fs.exists(str(path))
+
+    def _read(self, path: PurePath) -> str:
+        return self.fs.cat_file(str(path)).decode()
+
+    def _write(self, path: PurePath, text: str) -> None:
+        self.fs.pipe_file(str(path), text.encode())
+
+    def _mkdir(self, path: PurePath) -> None:
+        pass  # object stores have no folders; a key's prefixes exist with it
+
+    def _move(self, source: PurePath, target: PurePath) -> None:
+        self.fs.mv(str(source), str(target))
+
+    def _glob(self, folder: PurePath, pattern: str) -> list[PurePath]:
+        self.fs.invalidate_cache()
+        return sorted(PurePosixPath(p) for p in self.fs.glob(f"{folder}/{pattern}"))
+
+    @contextlib.contextmanager
+    def lock(self, spec: ExperimentSpec, engine: str) -> Iterator[None]:
+        yield
+
+
+def open_store(location: str | Path, fingerprint: FingerprintFn | None = None) -> RunStore:
+    """A store at a local folder or an fsspec URL (`s3://...`: needs `pip install fml-bench[s3]`).
+
+    For S3-compatible servers other than AWS, `$FML_BENCH_S3_ENDPOINT` gives the endpoint URL."""
+    text = str(location)
+    if "://" not in text or text.startswith("file://"):
+        return RunStore(Path(text.removeprefix("file://")), fingerprint)
+    options = {}
+    endpoint = os.environ.get(S3_ENDPOINT_ENV)
+    if text.startswith("s3://") and endpoint:
+        options["client_kwargs"] = {"endpoint_url": endpoint}
+    try:
+        return RemoteRunStore(text, fingerprint, **options)
+    except ImportError as exc:
+        raise StoreWriteError(f"the store {text} needs fsspec and its driver ({exc.name}): "
+                              "pip install 'fml-bench[s3]' (or the fsspec driver for that URL)") from exc

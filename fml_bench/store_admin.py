@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import shutil
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 
+from fml_bench.errors import FmlBenchError
 from fml_bench.provenance import describe, key
 from fml_bench.store import RunStore
 
@@ -22,7 +23,7 @@ from fml_bench.store import RunStore
 class StoreEntry:
     """One folder of the store as `fml-bench store` shows it."""
 
-    folder: Path
+    folder: PurePath
     engine: str
     spec: str
     made_under: str
@@ -36,7 +37,7 @@ class StoreEntry:
 
 
 def inventory(store: RunStore) -> list[StoreEntry]:
-    """Every folder of records in `store`, with its status."""
+    """Every folder of records in `store`, with its status (a remote store: the fingerprinted ones)."""
     from fml_bench.engine import ENGINES
 
     out = []
@@ -47,7 +48,8 @@ def inventory(store: RunStore) -> list[StoreEntry]:
             status = "current" if g.current else "other environment"
         out.append(StoreEntry(g.folder, f"{g.engine}-v{g.engine_version}", g.spec_folder,
                               f"{key(g.fingerprint)}: {describe(g.fingerprint)}", len(g.seeds), g.corrupt, status))
-    for spec_folder in sorted({p.parent for p in store.root.glob("*-v*/*/seed-*.json")}):
+    legacy = Path(store.root).glob("*-v*/*/seed-*.json") if isinstance(store.root, Path) else []
+    for spec_folder in sorted({p.parent for p in legacy}):
         out.append(StoreEntry(spec_folder, spec_folder.parent.name, spec_folder.name, "no fingerprint",
                               len(list(spec_folder.glob("seed-*.json"))), len(list(spec_folder.glob("*.corrupt"))),
                               "before fingerprints"))
@@ -57,19 +59,21 @@ def inventory(store: RunStore) -> list[StoreEntry]:
 def prune(store: RunStore, dry_run: bool = False) -> list[Path]:
     """Delete every record the current process would not read and every `.corrupt` file.
 
-    Returns the paths removed (or that would be, with `dry_run`)."""
+    Returns the paths removed (or that would be, with `dry_run`). Local stores only."""
+    if not isinstance(store.root, Path):
+        raise FmlBenchError(f"prune works on a local store; remove objects of {store.root} with its own tools")
     removed: list[Path] = []
     for entry in inventory(store):
         if entry.status == "before fingerprints":
-            removed += sorted(entry.folder.glob("seed-*.json")) + sorted(entry.folder.glob("*.corrupt"))
+            removed += sorted(Path(entry.folder).glob("seed-*.json")) + sorted(Path(entry.folder).glob("*.corrupt"))
         elif entry.prunable:
-            removed.append(entry.folder)
+            removed.append(Path(entry.folder))
         else:
-            removed += sorted(entry.folder.glob("*.corrupt"))
+            removed += sorted(Path(entry.folder).glob("*.corrupt"))
     if not dry_run:
         for path in removed:
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-        for folder in sorted(store.root.glob("*-v*/*"), reverse=True) + sorted(store.root.glob("*-v*")):
+        for folder in sorted(Path(store.root).glob("*-v*/*"), reverse=True) + sorted(Path(store.root).glob("*-v*")):
             if folder.is_dir() and not any(folder.iterdir()):
                 folder.rmdir()
     return removed
