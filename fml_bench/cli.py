@@ -209,6 +209,14 @@ def _train_shard(claims, config, shard: tuple[int, int], look: int) -> int:
     return 0
 
 
+def cmd_history(args) -> int:
+    from fml_bench.report.history import write_history
+
+    page = write_history(paths.reports_dir(args.report_dir), Path(args.out) if args.out else None)
+    print(f"wrote {page}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from fml_bench.report import results
     from fml_bench.report.run import attach_benchmarks, render_folder
@@ -292,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", nargs="?", choices=["list", "prune"], default="list")
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would be removed")
     p.set_defaults(func=cmd_store)
+    p = command("history", help="per-claim effects over past runs, change points, history.md with figures")
+    p.add_argument("--report-dir", help=f"reports folder holding history.jsonl (${paths.REPORTS_ENV})")
+    p.add_argument("--out", help="where history.md and its figures go (default: the reports folder)")
+    p.set_defaults(func=cmd_history)
     p = command("report", help="re-render report.md and figures from a results.json")
     p.add_argument("folder")
     p.add_argument("--baseline")

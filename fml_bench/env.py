@@ -47,6 +47,7 @@ def manifest() -> dict[str, str]:
         "python": platform.python_version(),
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
+        "keras_backend": keras.backend.backend(),
         "numpy": numpy.__version__,
         "scipy": scipy.__version__,
         "cpu": _cpu_model(),

@@ -136,8 +136,11 @@ def append_history(root: Path, doc: dict) -> None:
     line = {
         "run_id": doc["run_id"], "created": doc["created"], "git_commit": doc["env"].get("git_commit"),
         "tensorflow": doc["env"].get("tensorflow"), "keras": doc["env"].get("keras"),
+        "keras_backend": doc["env"].get("keras_backend"),
         "claims": {f"{c['claim_id']}/{c['tier']}": {"verdict": c["verdict"], "p": c["p"],
-                                                     "effect": c["parts"][0]["estimate"]}
+                                                     "effect": c["parts"][0]["estimate"],
+                                                     "ci_low": c["parts"][0]["ci_low"],
+                                                     "ci_high": c["parts"][0]["ci_high"]}
                    for c in doc["claims"] if not c.get("knockout")},
     }
     with open(root / HISTORY_FILE, "a") as fh:
