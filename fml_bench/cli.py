@@ -148,7 +148,13 @@ def cmd_check(args) -> int:
     shard = _shard(args)
     if shard is not None:
         return _train_shard(claims, config, shard, args.look)
-    if args.no_train:
+    if args.ray:
+        from fml_bench.ray_executor import run_on_ray
+
+        location = paths.store_location(args.store_dir)
+        run_on_ray(claims, config, location if isinstance(location, str) else location.resolve(),
+                   address=None if args.ray == "local" else args.ray, say=lambda line: print(line, flush=True))
+    if args.no_train or args.ray:
         config = dataclasses.replace(config, runner=stored_runs_only(config.store, config.engine))
     report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims))
     print(f"report (rewritten as each claim finishes): {report.folder / 'report.md'}", flush=True)
@@ -292,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="N, with the shard index from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)")
     p.add_argument("--look", type=int, choices=[1, 2], default=1,
                    help="with --shard: 1 trains first looks; 2 the second looks the stored first looks need")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="train on Ray (a local instance, or the cluster at ADDRESS), then check from the store")
     p.add_argument("--no-train", action="store_true",
                    help="verdicts and report from the store alone (after sharded training); name missing runs")
     tiered(p)

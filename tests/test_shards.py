@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import pytest
@@ -13,7 +12,7 @@ from fml_bench.errors import FmlBenchError
 from fml_bench.store import RunStore
 from fml_bench.suite import SuiteConfig
 from fml_bench.tiers import get_tier
-from tests.test_claims_can_fail import world_runner
+from tests.world_engine import world_engine, world_fingerprint
 
 
 @pytest.mark.parametrize("text", ["0/4", "5/4", "2", "a/b", "2/0"])
@@ -48,19 +47,9 @@ def test_first_look_units_cover_each_experiments_seeds_once_and_shards_partition
     assert max(loads) - min(loads) <= max(u.cost for u in units)  # longest-first bound
 
 
-def _world_engine(tier: str):
-    world = world_runner(tier)
-
-    def engine(spec, seeds):
-        return [dataclasses.replace(r, spec_name=spec.name, spec_hash=spec.content_hash(), engine="stacked")
-                for r in world(spec, seeds)]
-
-    return engine
-
-
 def test_four_shards_then_aggregate_equal_the_unsharded_run(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(provenance, "fingerprint", lambda spec, engine: {"engine": engine, "data": "world"})
-    monkeypatch.setattr(runner, "get_engine", lambda name: _world_engine("fast"))
+    monkeypatch.setattr(provenance, "fingerprint", world_fingerprint)
+    monkeypatch.setattr(runner, "get_engine", lambda name: world_engine())
     claims = ["noise-channels", "imdb-l2", "imdb-dropout", "lr-too-high", "imdb-l1"]
     seeds = ["--seeds", "2,8"]  # first looks too small to decide, so that some claims need the second
     sharded, whole = tmp_path / "sharded", tmp_path / "whole"
@@ -81,8 +70,8 @@ def test_four_shards_then_aggregate_equal_the_unsharded_run(tmp_path, monkeypatc
 
 
 def test_the_aggregate_names_missing_runs(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(provenance, "fingerprint", lambda spec, engine: {"engine": engine, "data": "world"})
-    monkeypatch.setattr(runner, "get_engine", lambda name: _world_engine("fast"))
+    monkeypatch.setattr(provenance, "fingerprint", world_fingerprint)
+    monkeypatch.setattr(runner, "get_engine", lambda name: world_engine())
     store = str(tmp_path / "s")
     assert cli.main(["check", "imdb-l2", "--seeds", "2,8", "--no-train", "--store-dir", store,
                      "--report-dir", str(tmp_path / "r")]) == 1

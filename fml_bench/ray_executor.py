@@ -1,0 +1,65 @@
+"""Training a suite's work on a Ray cluster (`pip install 'fml-bench[ray]'`).
+
+The units are the shards' (experiment, seed-block) units (`fml_bench.shards`), one Ray task each,
+run by an existing engine through the store: every task opens the store by its location (a
+folder all workers see, or an `s3://` URL on a real cluster), trains the missing seeds of its
+unit and saves them; nothing returns through Ray but the unit's name and time. The first looks
+run first; the second looks that the stored first looks leave undecided follow; the verdicts and
+report then come from the store alone, as after sharded training.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from fml_bench.claims import Claim
+from fml_bench.errors import FmlBenchError
+from fml_bench.shards import WorkUnit, work_units
+from fml_bench.suite import SuiteConfig
+
+
+def _train_unit(store_location: str, unit: WorkUnit, engine: str, env: dict[str, str]) -> tuple[str, float]:
+    """In a Ray worker: train one unit through the store (resumable, idempotent)."""
+    import os
+
+    os.environ.update(env)
+    from fml_bench.runner import run_experiment
+    from fml_bench.store import open_store
+
+    start = time.perf_counter()
+    run_experiment(unit.spec, unit.seeds, open_store(store_location), engine)
+    return unit.name, time.perf_counter() - start
+
+
+def run_on_ray(claims: Sequence[Claim], config: SuiteConfig, store_location: str | Path,
+               address: str | None = None, say: Callable[[str], None] = print,
+               cpus_per_task: float = 1.0) -> None:
+    """Train every unit the claims need on Ray (look 1, then look 2), into the store."""
+    try:
+        import ray
+    except ImportError as exc:
+        raise FmlBenchError("the Ray executor needs Ray: pip install 'fml-bench[ray]'") from exc
+    import os
+
+    passed = {k: v for k, v in os.environ.items() if k.startswith(("FML_BENCH_", "KERAS_", "AWS_", "TF_"))}
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=cpus_per_task)(_train_unit)
+    try:
+        for look in (1, 2):
+            units = work_units(claims, config, look)
+            if not units:
+                continue
+            predicted = sum(u.cost for u in units) / 60
+            say(f"ray: look {look}: {len(units)} units, predicted {predicted:.1f} min of training")
+            pending = [task.remote(str(store_location), u, config.engine, passed) for u in units]
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                name, seconds = ray.get(done[0])
+                say(f"ray: {name} done in {seconds:.0f}s ({len(pending)} left)")
+    finally:
+        if started_here:
+            ray.shutdown()
