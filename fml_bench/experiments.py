@@ -136,10 +136,8 @@ def book_specs() -> dict[str, ExperimentSpec]:
 
 def for_tier(spec: ExperimentSpec, tier: Tier) -> ExperimentSpec:
     """Scale a book spec to `tier`: swap the dataset and cap the training rows."""
-    if tier.name == "book" and tier.mnist_dataset == "mnist":
-        return spec
     changes: dict = {}
-    if spec.dataset == "mnist":
+    if spec.dataset == "mnist" and tier.mnist_dataset != "mnist":
         changes["dataset"] = tier.mnist_dataset
         if tier.mnist_train_size is not None:
             if spec.train_size is None or spec.train_size > tier.mnist_train_size:
@@ -152,14 +150,8 @@ def for_tier(spec: ExperimentSpec, tier: Tier) -> ExperimentSpec:
         changes["batch_size"] = tier.mnist_batch_size
     if spec.dataset == "imdb" and tier.imdb_batch_size is not None:
         changes["batch_size"] = tier.imdb_batch_size
-    changes.update(FAST_OVERRIDES.get(spec.name, {}) if tier.name == "fast" else {})
-    return dataclasses.replace(spec, **changes)
-
-
-# Where the fast tier departs from the book beyond data size (each measured; see PILOTS).
-FAST_OVERRIDES: dict[str, dict] = {
-    "mnist-shuffled-labels": dict(train_size=2000, epochs=40),
-}
+    changes.update(tier.spec_overrides.get(spec.name, {}))
+    return dataclasses.replace(spec, **changes) if changes else spec
 
 
 def experiment_names() -> list[str]:

@@ -72,7 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[BASELINE_KEY] = baseline
     if not _is_xdist_worker(config):
         config.pluginmanager.register(ClaimReportCollector(config), "fml-bench-claim-report")
-    if config.getoption("--tier") == "book" and config.option.markexpr == DEFAULT_MARKEXPR:
+    tier = config.getoption("--tier")
+    if tier and get_tier(tier).slow and config.option.markexpr == DEFAULT_MARKEXPR:
         config.option.markexpr = "slow"  # `--tier book` means the same as `-m slow`
 
 
@@ -106,7 +107,7 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
         claim = get_claim(claim_id)
         tier = get_tier(tier_name)
         standin = config.getoption("--mnist-standin")
-        if standin and tier.name == "book":
+        if standin and tier.mnist_dataset == "mnist":  # a tier that needs full MNIST
             from dataclasses import replace
 
             tier = replace(tier, mnist_dataset=standin)

@@ -71,3 +71,20 @@ def test_every_claim_experiment_is_registered():
     for claim in CLAIMS:
         assert set(claim.experiments()) <= names, claim.id
         assert len(claim.experiments()) == len(set(claim.experiments())), claim.id  # each trained once
+
+
+def test_a_new_tier_is_one_registration(monkeypatch):
+    # Issue 11: a tier was spread over tiers.py, for_tier's name checks and FAST_OVERRIDES.
+    from fml_bench import tiers
+    from fml_bench.errors import UnknownNameError
+    from fml_bench.plans import plan_for
+
+    monkeypatch.setitem(tiers.TIERS, "tiny", tiers.Tier(
+        name="tiny", mnist_dataset="mnist-subset", mnist_train_size=1000, imdb_train_size=800,
+        description="a smoke tier", spec_overrides={"mnist-logreg": dict(epochs=3)}, slow=False))
+    spec = get_spec("mnist-logreg", "tiny")
+    assert (spec.dataset, spec.train_size, spec.epochs) == ("mnist-subset", 1000, 3)
+    assert get_spec("imdb-16-16", "tiny").train_size == 800
+    with pytest.raises(UnknownNameError, match="plan_seeds.py --tier tiny"):
+        plan_for("imdb-l2", "tiny")
+
