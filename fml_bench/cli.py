@@ -18,8 +18,9 @@ from pathlib import Path
 from tabulate import tabulate
 
 from fml_bench import __version__, options, paths
-from fml_bench.engine import ENGINE_ENV, KERAS_BACKEND_ENV, engine_names
+from fml_bench.engine import KERAS_BACKEND_ENV
 from fml_bench.errors import FmlBenchError
+from fml_bench.progress import event_line
 from fml_bench.tiers import TIERS
 
 log = logging.getLogger("fml_bench")
@@ -81,20 +82,13 @@ def _progress_printer(total: int | None):
         return f"[{k}/{total}]" if total else f"[{k}]"
 
     def progress(event, spec, seed, record):
+        line = event_line(event, spec, seed, record)
         if event == "epoch":
-            seeds = f"seeds {seed}-{seed + record.seeds - 1}" if record.seeds > 1 else f"seed {seed}"
-            print(f"    {spec.name} {seeds}: epoch {record.epoch}/{record.epochs}, "
-                  f"val_loss {record.logs.get('val_loss', float('nan')):.4f}", flush=True)
-        elif event == "cached":
+            print(f"    {line}", flush=True)
+            return
+        if event != "start":
             state["done"] += 1
-            print(f"{count(state['done'])} {spec.name} seed {seed}: stored, not recomputed", flush=True)
-        elif event == "start":
-            print(f"{count(state['done'] + 1)} {spec.name} seed {seed}: training {spec.epochs} epochs...", flush=True)
-        elif event == "done":
-            state["done"] += 1
-            h = record.history
-            print(f"{count(state['done'])} {spec.name} seed {seed}: done in {record.wall_seconds:.1f}s, "
-                  f"val_accuracy {h['val_accuracy'][-1]:.4f}, val_loss {h['val_loss'][-1]:.4f}", flush=True)
+        print(f"{count(state['done'] + (event == 'start'))} {line}", flush=True)
 
     return progress
 
@@ -264,11 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
         return add_parser(name, parents=[shared], **kwargs)
 
     def tiered(p):
-        p.add_argument("--tier", choices=list(TIERS), default=None, help="scale tier (default: fast)")
-        p.add_argument("--keras-backend", choices=["tensorflow", "jax", "torch"], default=None,
-                       help=f"Keras backend (${KERAS_BACKEND_ENV}); the reference engine runs under all three")
-        p.add_argument("--engine", choices=engine_names(), default=os.environ.get(ENGINE_ENV) or None,
-                       help=f"training engine (${ENGINE_ENV}; default: the tier's; run/show: reference)")
+        options.add_options(p.add_argument, only=("--tier", "--keras-backend", "--engine"))
 
     p = command("list", help="list experiments and claims")
     p.add_argument("--tier", choices=list(TIERS), default=None)
@@ -285,11 +275,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_show)
     p = command("check", help="check claims and write a report (the main job)")
     p.add_argument("claims", nargs="*", help="claim ids (default: all)")
-    p.add_argument("--seeds", type=options.seed_plan, default=None,
-                   help="seeds per arm for every claim: N, or N1,N2 for the two looks (default: each claim's plan)")
-    p.add_argument("--alpha", type=options.alpha, default=0.05, help="family-wise error rate (0.05)")
-    p.add_argument("--report-dir")
-    p.add_argument("--baseline", help="results.json or report folder to compare with")
+    options.add_options(p.add_argument, only=("--seeds", "--alpha", "--report-dir", "--baseline"))
     p.add_argument("--knockout", action="store_true",
                    help="remove each claim's mechanism; exit 0 only if every claim then fails")
     p.add_argument("--shard", default=None,

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 
 def alpha(value: str) -> float:
@@ -46,3 +50,62 @@ def int_at_least(minimum: int):
 
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option both faces offer: declared once, added to argparse and to pytest alike.
+
+    choices and default are callables, so that registries (tiers, engines) and environment
+    variables are read when the parser is built, not when this module is imported."""
+
+    flag: str
+    help: str
+    type: Callable[[str], Any] | None = None
+    choices: Callable[[], list[str]] | None = None
+    default: Callable[[], Any] = lambda: None
+
+    def kwargs(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"help": self.help, "default": self.default()}
+        if self.type is not None:
+            out["type"] = self.type
+        if self.choices is not None:
+            out["choices"] = self.choices()
+        return out
+
+
+def _tiers() -> list[str]:
+    from fml_bench.tiers import TIERS
+
+    return list(TIERS)
+
+
+def _engines() -> list[str]:
+    from fml_bench.engine import engine_names
+
+    return engine_names()
+
+
+def _env(name: str) -> Callable[[], str | None]:
+    return lambda: os.environ.get(name) or None
+
+
+SUITE_OPTIONS: tuple[Option, ...] = (
+    Option("--tier", "scale tier (default: fast; $FML_BENCH_TIER)", choices=_tiers),
+    Option("--engine", "training engine ($FML_BENCH_ENGINE; default: the tier's)", choices=_engines,
+           default=_env("FML_BENCH_ENGINE")),
+    Option("--keras-backend", "Keras backend ($KERAS_BACKEND); the reference engine runs under all three",
+           choices=lambda: ["tensorflow", "jax", "torch"]),
+    Option("--seeds", "seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)", type=seed_plan),
+    Option("--alpha", "family-wise error rate of the run (0.05)", type=alpha, default=lambda: 0.05),
+    Option("--report-dir", "reports folder ($FML_BENCH_REPORTS)"),
+    Option("--baseline", "results.json (or report folder) of a previous run to compare with; read before training"),
+)
+
+
+def add_options(add: Callable[..., Any], only: tuple[str, ...] | None = None) -> None:
+    """Add SUITE_OPTIONS (or those named in `only`) with `add(flag, **kwargs)`: argparse's
+    `add_argument` or pytest's `group.addoption`."""
+    for option in SUITE_OPTIONS:
+        if only is None or option.flag in only:
+            add(option.flag, **option.kwargs())

@@ -18,10 +18,11 @@ import pytest
 
 from fml_bench import options, paths
 from fml_bench.claims import get_claim
-from fml_bench.engine import ENGINE_ENV, engine_names
+from fml_bench.engine import KERAS_BACKEND_ENV
+from fml_bench.progress import event_line
 from fml_bench.store import RunStore, open_store
 from fml_bench.suite import SuiteConfig, check_claim
-from fml_bench.tiers import TIERS, get_tier
+from fml_bench.tiers import get_tier
 from fml_bench.verdicts import FAIL, INCONCLUSIVE
 
 log = logging.getLogger(__name__)
@@ -38,18 +39,9 @@ class ClaimInconclusiveWarning(UserWarning):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fml-bench")
-    group.addoption("--tier", choices=list(TIERS), default=None,
-                    help="run only the claims of this tier (book: the same as -m slow)")
-    group.addoption("--seeds", default=None, type=options.seed_plan,
-                    help="seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)")
-    group.addoption("--alpha", type=options.alpha, default=0.05, help="family-wise error rate of the run (0.05)")
-    group.addoption("--engine", choices=engine_names(), default=os.environ.get(ENGINE_ENV),
-                    help="training engine (default: the tier's: stacked for fast, reference for book)")
+    options.add_options(group.addoption)  # the same options, types and checks as `fml-bench check`
     group.addoption("--data-dir", default=None, help=f"dataset folder searched first (${paths.DATA_ENV})")
-    group.addoption("--store-dir", default=None, help=f"run store folder (${paths.STORE_ENV})")
-    group.addoption("--report-dir", default=None, help=f"reports folder (${paths.REPORTS_ENV})")
-    group.addoption("--baseline", default=None,
-                    help="results.json (or report folder) of a previous run to compare with at the end")
+    group.addoption("--store-dir", default=None, help=f"run store folder or URL (${paths.STORE_ENV})")
     group.addoption("--mnist-standin", choices=["fashion-mnist"], default=None,
                     help="book tier: use this dataset where MNIST is needed (the report names it)")
     group.addoption("--no-report", action="store_true", help="do not write a report")
@@ -58,6 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("--data-dir"):
         os.environ[paths.DATA_ENV] = str(Path(config.getoption("--data-dir")).resolve())
+    if config.getoption("--keras-backend"):  # before any test module imports keras
+        os.environ[KERAS_BACKEND_ENV] = config.getoption("--keras-backend")
     config.stash[RESULTS_KEY] = []
     config.stash[REPORT_KEY] = None
     baseline = config.getoption("--baseline")
@@ -122,13 +116,7 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
         def progress(event, spec, seed, record):
             if reporter is None or event in ("cached", "start"):
                 return
-            if event == "epoch":
-                seeds = f"seeds {seed}-{seed + record.seeds - 1}" if record.seeds > 1 else f"seed {seed}"
-                line = (f"  [{claim_id}] {spec.name} {seeds}: epoch {record.epoch}/{record.epochs}, "
-                        f"val_loss {record.logs.get('val_loss', float('nan')):.4f}")
-            else:
-                line = (f"  [{claim_id}] {spec.name} seed {seed}: done, {len(record.epoch_seconds)} epochs, "
-                        f"val_loss {record.history['val_loss'][-1]:.4f}")
+            line = f"  [{claim_id}] {event_line(event, spec, seed, record)}"
             with capture.global_and_fixture_disabled():  # the terminal, not the captured output
                 reporter.write_line(line)
 
