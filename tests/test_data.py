@@ -154,3 +154,32 @@ def test_real_imdb_conversion_matches_keras_statistics(monkeypatch):
     index = imdb_convert.get_word_index(real_data_dir() / "aclImdb_v1_labeled.tar.gz")
     top = sorted(index, key=index.get)[:12]
     assert top == ["the", "and", "a", "of", "to", "is", "br", "in", "it", "i", "this", "that"]
+
+
+def _keras_style_npz(path, n_train=6, n_test=4):
+    rng = np.random.default_rng(0)
+    seqs = [list(rng.integers(1, 20, rng.integers(2, 6))) for _ in range(n_train + n_test)]
+    x = np.empty(len(seqs), dtype=object)
+    x[:] = seqs
+    np.savez(path, x_train=x[:n_train], y_train=np.arange(n_train) % 2, x_test=x[n_train:],
+             y_test=np.arange(n_test) % 2)
+    return seqs
+
+
+def test_an_imdb_npz_in_the_data_folder_is_read_as_keras_would(tmp_path, caplog):
+    # Issue 10: Keras 3.15 refuses a path as its loader's file name, so any imdb.npz in the data
+    # folder was a traceback.
+    seqs = _keras_style_npz(tmp_path / "imdb.npz")
+    (x_train, y_train), (x_test, y_test) = data.load_imdb(num_words=10, data_dir=tmp_path)
+    assert len(x_train) == 6 and len(x_test) == 4
+    assert all(s[0] == 1 for s in x_train)  # keras' start character
+    assert all(w == 2 or 3 <= w < 10 for s in x_train for w in s[1:])  # index_from 3, oov 2 past num_words
+    lengths = sorted(len(s) - 1 for s in x_train)
+    assert lengths == sorted(len(s) for s in seqs[:6])
+    assert "not keras' published imdb.npz" in caplog.text
+
+
+def test_a_broken_imdb_npz_is_a_clear_error(tmp_path):
+    (tmp_path / "imdb.npz").write_bytes(b"not a zip")
+    with pytest.raises(DatasetCorruptError, match="not a readable keras imdb.npz"):
+        data.load_imdb(data_dir=tmp_path)
