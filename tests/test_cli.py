@@ -228,3 +228,19 @@ def test_run_ids_differ_between_processes_in_one_second():
     from fml_bench.report.run import new_run_id
 
     assert len({new_run_id() for _ in range(50)}) == 50
+
+
+def test_both_faces_offer_the_suite_options_with_the_same_checks():
+    # Issue 11: the CLI and the plugin defined the same options twice (and read $FML_BENCH_ENGINE differently).
+    import argparse
+
+    from fml_bench import options
+
+    seen = {}
+    options.add_options(lambda flag, **kw: seen.setdefault(flag, kw))
+    check = next(a for a in cli.build_parser()._subparsers._group_actions[0].choices.items() if a[0] == "check")[1]
+    flags = {f for action in check._actions for f in action.option_strings}
+    assert set(seen) <= flags
+    assert seen["--alpha"]["type"] is options.alpha and seen["--seeds"]["type"] is options.seed_plan
+    with pytest.raises(argparse.ArgumentTypeError):
+        seen["--alpha"]["type"]("2")
