@@ -10,6 +10,7 @@ import numpy as np
 
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import holdout_split_index
+from fml_bench.seeding import stream
 
 # History keys every record has, and the one that only runs with a regularizer fill with
 # non-zeros: the weight penalty (sum of the layers' regularization losses) at each epoch's end.
@@ -31,7 +32,7 @@ def validation_folds(num_samples: int, spec: ExperimentSpec, seed: int) -> list[
     5.6): K equal folds of one shuffled order. iterated-kfold: `repeats` K-fold partitions,
     each of a fresh shuffle ("iterated K-fold validation with shuffling").
     """
-    rng = np.random.default_rng([seed, 5_2_1])
+    rng = stream(seed, "folds")
     if spec.protocol == "shuffled-holdout":
         order = rng.permutation(num_samples)
         return [order[holdout_split_index(num_samples, spec.validation_split):]]

@@ -11,14 +11,14 @@ import numpy as np
 import scipy.sparse
 
 from fml_bench.errors import ShapeError
+from fml_bench.seeding import stream
 
 MNIST_PIXELS = 28 * 28
 
 
 def recipe_rng(seed: int, purpose: str) -> np.random.Generator:
     """A generator for one recipe and seed, independent of the training seed's streams."""
-    tag = int.from_bytes(purpose.encode()[:8].ljust(8, b"\0"), "little")
-    return np.random.default_rng([seed, tag])
+    return stream(seed, purpose)
 
 
 def flatten_images(images: np.ndarray) -> np.ndarray:

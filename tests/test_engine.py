@@ -91,3 +91,17 @@ def test_keras_backend_option_is_scoped_to_the_call(monkeypatch):
     monkeypatch.setattr(cli, "cmd_show", lambda args: seen.update(backend=os.environ.get("KERAS_BACKEND")) or 0)
     assert cli.main(["show", "mnist-logreg", "--keras-backend", "jax"]) == 0
     assert seen == {"backend": "jax"} and "KERAS_BACKEND" not in os.environ
+
+
+def test_every_numpy_stream_comes_from_seeding_and_keeps_its_numbers():
+    # Issue 11: randomness was seeded in five places. The streams moved into fml_bench.seeding
+    # with the tags they had, so stored records stay what a rerun computes.
+    import numpy as np
+
+    from fml_bench.seeding import stream
+
+    assert np.array_equal(stream(3, "folds").permutation(20), np.random.default_rng([3, 521]).permutation(20))
+    assert np.array_equal(stream(3, "batch-order").permutation(20), np.random.default_rng([3, 0x5EED]).permutation(20))
+    noise_tag = int.from_bytes(b"noise".ljust(8, b"\0"), "little")
+    assert np.array_equal(stream(3, "noise").random(4), np.random.default_rng([3, noise_tag]).random(4))
+    assert not np.array_equal(stream(3, "folds").random(4), stream(4, "folds").random(4))

@@ -31,7 +31,7 @@ from fml_bench.inputs import prepare, prepare_test, validation_start
 from fml_bench.models import build
 from fml_bench.protocol import PENALTY, compile_model, early_stopping_epochs, majority_baseline, validation_folds
 from fml_bench.records import RunRecord
-from fml_bench.seeding import seed_everything
+from fml_bench.seeding import seed_everything, stream
 
 ENGINE_NAME = "stacked"
 SPARSE_MAX_UNITS = 64
@@ -225,7 +225,7 @@ class StackedTrainer:
         if test_every_epoch:
             history.update(test_loss=[], test_accuracy=[])
         seconds = []
-        orders = [np.random.default_rng([s, 0x5eed]) for s in seeds]
+        orders = [stream(s, "batch-order") for s in seeds]
         for _ in range(self.spec.epochs):
             start = time.perf_counter()
             perm = np.stack([rng.permutation(n) if shuffle else np.arange(n) for rng in orders]).astype(np.int32)
