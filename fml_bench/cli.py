@@ -195,7 +195,7 @@ def _train_shard(claims, config, shard: tuple[int, int], look: int) -> int:
     from fml_bench.runner import run_experiment
 
     k, n = shard
-    units = shards.work_units(claims, config, look)
+    units = shards.work_units(claims, config, look, shards=n)
     mine = shards.assign(units, n)[k - 1]
     total = sum(u.cost for u in units)
     print(f"shard {k}/{n}, look {look}: {len(mine)} of {len(units)} units, predicted "

@@ -109,15 +109,21 @@ def _undecided_at_first_look(claim: Claim, config: SuiteConfig) -> bool:
     return claim.kind != MEASUREMENT and first_look(claim, store_only).verdict == INCONCLUSIVE
 
 
-def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int) -> list[WorkUnit]:
-    """Every (experiment, seed-block) unit of `look` (1 or 2) for `claims`, in a fixed order."""
+def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int, shards: int = 1) -> list[WorkUnit]:
+    """Every (experiment, seed-block) unit of `look` (1 or 2) for `claims`, in a fixed order.
+
+    Blocks hold at most BLOCK_SEEDS seeds, and fewer for an expensive experiment: no block costs
+    more than half a shard's fair share (or one seed), so one experiment cannot unbalance a split."""
+    needed = sorted(_seeds_needed(claims, config, look).items(), key=lambda kv: kv[0])
+    costs = {name: seed_cost(spec, config.tier.name, config.engine) for name, (spec, _) in needed}
+    fair_share = sum(costs[name] * len(seeds) for name, (_, seeds) in needed) / max(1, shards)
     units = []
-    for _name, (spec, seeds) in sorted(_seeds_needed(claims, config, look).items(), key=lambda kv: kv[0]):
+    for name, (spec, seeds) in needed:
         ordered = sorted(seeds)
-        cost = seed_cost(spec, config.tier.name, config.engine)
-        for i in range(0, len(ordered), BLOCK_SEEDS):
-            block = tuple(ordered[i : i + BLOCK_SEEDS])
-            units.append(WorkUnit(spec, block, cost * len(block)))
+        block_size = max(1, min(BLOCK_SEEDS, int(fair_share / 2 // costs[name]))) if shards > 1 else BLOCK_SEEDS
+        for i in range(0, len(ordered), block_size):
+            block = tuple(ordered[i : i + block_size])
+            units.append(WorkUnit(spec, block, costs[name] * len(block)))
     return units
 
 
