@@ -142,6 +142,7 @@ def cmd_check(args) -> int:
     shard = _shard(args)
     if shard is not None:
         return _train_shard(claims, config, shard, args.look)
+    report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims))  # baseline checked
     if args.ray:
         from fml_bench.ray_executor import run_on_ray
 
@@ -150,7 +151,6 @@ def cmd_check(args) -> int:
                    address=None if args.ray == "local" else args.ray, say=lambda line: print(line, flush=True))
     if args.no_train or args.ray:
         config = dataclasses.replace(config, runner=stored_runs_only(config.store, config.engine))
-    report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims))
     print(f"report (rewritten as each claim finishes): {report.folder / 'report.md'}", flush=True)
     try:
         for claim in claims:
