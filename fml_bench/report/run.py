@@ -93,7 +93,6 @@ class RunReport:
     def finish(self, complete: bool = True) -> list[cmp.Finding]:
         """Write the final report; returns the regressions against the baseline."""
         regressions = self._write(complete=complete)
-        point_latest(self.root, self.folder)
         if self.results:
             append_history(self.root, self._doc(complete))
         self.finished = True
@@ -111,7 +110,9 @@ class RunReport:
         tmp = self.folder / "results.json.tmp"
         tmp.write_text(json.dumps(doc, indent=1))
         tmp.replace(self.folder / "results.json")
-        return render_folder(self.folder, doc, self.baseline)
+        regressions = render_folder(self.folder, doc, self.baseline)
+        point_latest(self.root, self.folder)  # even a run killed outright leaves `latest` on what it finished
+        return regressions
 
 
 def write_run_report(claim_results: list[ClaimResult], reports_root: Path,
