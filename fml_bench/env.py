@@ -33,22 +33,18 @@ def git_commit(path: Path | None = None) -> str:
 @functools.lru_cache(maxsize=1)
 def manifest() -> dict[str, str]:
     """Versions, CPU and threading of this process (computed once)."""
-    import keras
-    import numpy
     import scipy
     import tensorflow as tf
 
     from fml_bench import __version__
+    from fml_bench.provenance import software
     from fml_bench.seeding import deterministic_ops_requested
 
     return {
         "fml_bench": __version__,
         "git_commit": git_commit(),
         "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "keras_backend": keras.backend.backend(),
-        "numpy": numpy.__version__,
+        **software(),  # TensorFlow, Keras, its backend, numpy: what also keys stored records
         "scipy": scipy.__version__,
         "cpu": _cpu_model(),
         "cpu_count": str(os.cpu_count()),

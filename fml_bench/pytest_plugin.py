@@ -20,6 +20,7 @@ from fml_bench import options, paths
 from fml_bench.claims import get_claim
 from fml_bench.engine import KERAS_BACKEND_ENV
 from fml_bench.progress import event_line
+from fml_bench.report.results import json_safe
 from fml_bench.store import RunStore, open_store
 from fml_bench.suite import SuiteConfig, check_claim
 from fml_bench.tiers import get_tier
@@ -121,7 +122,7 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
                 reporter.write_line(line)
 
         result = check_claim(claim, suite, progress)
-        request.node.user_properties.append((RESULT_PROPERTY, json.dumps(_clean_json(result.to_dict()))))
+        request.node.user_properties.append((RESULT_PROPERTY, json.dumps(json_safe(result.to_dict()))))
         if knockout:
             if result.verdict != FAIL:
                 pytest.fail(f"the knock-out did not make the claim fail:\n{result.message()}", pytrace=False)
@@ -140,12 +141,6 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
     return hasattr(config, "workerinput")
-
-
-def _clean_json(value):
-    from fml_bench.report.results import _clean
-
-    return _clean(value)
 
 
 class ClaimReportCollector:

@@ -43,14 +43,14 @@ class SchemaError(FmlBenchError):
     """A results.json that does not follow the schema."""
 
 
-def _clean(value):
+def json_safe(value):
     """JSON has no NaN: store non-finite floats as null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -71,7 +71,7 @@ def build_document(results: list[ClaimResult], env: dict[str, str], run_id: str,
         "claims": claims,
         "benchmarks": benchmarks or {},
     }
-    return _clean(doc)
+    return json_safe(doc)
 
 
 def validate(doc: dict) -> dict:
