@@ -6,6 +6,7 @@ optimizer, loss and metrics named in the spec.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 
 import keras
@@ -114,3 +115,9 @@ def build(name: str, options: Mapping[str, float] | None = None) -> keras.Sequen
         return builder(**dict(options or {}))
     except TypeError as exc:
         raise UnknownNameError(f"model {name!r} takes no option among {sorted(options or {})}: {exc}") from None
+
+
+@functools.cache
+def has_dropout(name: str) -> bool:
+    """Whether the book's model `name` has a Dropout layer (built, never trained)."""
+    return any(isinstance(layer, layers.Dropout) for layer in build(name).layers)

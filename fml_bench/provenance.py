@@ -78,7 +78,8 @@ def fingerprint(spec: ExperimentSpec, engine: str) -> Fingerprint:
     """The current process's fingerprint for running `spec` on `engine`."""
     from fml_bench.engine import engine_version
 
-    return {"engine": engine, "engine_version": str(engine_version(engine)), **software(), "data": data_digest(spec)}
+    return {"engine": engine, "engine_version": str(engine_version(engine, spec)), **software(),
+            "data": data_digest(spec)}
 
 
 def describe(fingerprint: Fingerprint) -> str:

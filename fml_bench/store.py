@@ -1,7 +1,7 @@
 """Run records on disk, one JSON file per (engine, spec, fingerprint, seed).
 
-Layout: `<root>/<engine>-v<version>/<spec name>-<spec hash>/<fingerprint key>/seed-<n>.json`,
-with the fingerprint itself (`fml_bench.provenance`: TensorFlow, Keras, backend, numpy, data
+Layout: `<root>/<engine>-v<version>/<spec name>-<spec hash>/<fingerprint key>/seed-<n>.json`
+(`<version>`: the engine's last change that touches the spec, `EngineInfo.record_version`), with the fingerprint itself (`fml_bench.provenance`: TensorFlow, Keras, backend, numpy, data
 digest, engine version) in `fingerprint.json` beside the records. A process looks only in the
 folder of its own fingerprint, so records made under another TensorFlow or on other data are
 never reused; they stay on disk and `fml-bench store` lists them.
@@ -99,7 +99,7 @@ class RunStore:
         return self._spec_root(spec, engine) / provenance.key(self.fingerprint(spec, engine))
 
     def _spec_root(self, spec: ExperimentSpec, engine: str) -> PurePath:
-        return self.root / f"{engine}-v{engine_version(engine)}" / f"{spec.name}-{spec.content_hash()}"
+        return self.root / f"{engine}-v{engine_version(engine, spec)}" / f"{spec.name}-{spec.content_hash()}"
 
     def path(self, spec: ExperimentSpec, seed: int, engine: str) -> PurePath:
         return self.folder(spec, engine) / f"seed-{seed}.json"
@@ -197,7 +197,7 @@ class RunStore:
                 fingerprint = {}
             seeds = tuple(sorted(int(f.stem.split("-", 1)[1]) for f in self._glob(folder, "seed-*.json")
                                  if f.stem.split("-", 1)[1].isdigit()))
-            current = (engine in _known_engines() and version == str(engine_version(engine))
+            current = (engine_version_read(engine, folder.parent.name, version)
                        and fingerprint.get("engine_version") == version and _same_software(fingerprint))
             out.append(StoredGroup(folder, engine, int(version) if version.isdigit() else -1, folder.parent.name,
                                    fingerprint, seeds, len(self._glob(folder, "*.corrupt")), current))
@@ -243,10 +243,19 @@ class RunStore:
             handle.close()
 
 
-def _known_engines() -> set[str]:
+def engine_version_read(engine: str, spec_folder: str, version: str) -> bool:
+    """Whether this process reads `engine`'s records of the spec folder `<name>-<hash>` filed
+    under `version`: the version must be live, and for a registered experiment the one its
+    records are filed under now (`EngineInfo.record_version`, by the experiment's model and
+    protocol, which its tiers and knock-outs share)."""
     from fml_bench.engine import ENGINES
+    from fml_bench.experiments import book_specs
 
-    return set(ENGINES)
+    info = ENGINES.get(engine)
+    if info is None or not version.isdigit() or int(version) not in info.live_versions():
+        return False
+    spec = book_specs().get(spec_folder.rpartition("-")[0])
+    return spec is None or info.record_version(spec) == int(version)
 
 
 def _same_software(fingerprint: Fingerprint) -> bool:

@@ -16,7 +16,7 @@ from pathlib import Path, PurePath
 
 from fml_bench.errors import FmlBenchError
 from fml_bench.provenance import describe, key
-from fml_bench.store import RunStore
+from fml_bench.store import RunStore, engine_version_read
 
 
 @dataclass(frozen=True)
@@ -38,11 +38,9 @@ class StoreEntry:
 
 def inventory(store: RunStore) -> list[StoreEntry]:
     """Every folder of records in `store`, with its status (a remote store: the fingerprinted ones)."""
-    from fml_bench.engine import ENGINES
-
     out = []
     for g in store.groups():
-        if g.engine not in ENGINES or g.engine_version != ENGINES[g.engine].version:
+        if not engine_version_read(g.engine, g.spec_folder, str(g.engine_version)):
             status = "old engine version"
         else:
             status = "current" if g.current else "other environment"

@@ -11,7 +11,6 @@ from fml_bench.engine import reference, stacked
 from fml_bench.experiments import get_spec
 from fml_bench.inputs import prepare
 from fml_bench.protocol import early_stopping_epochs
-from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything
 
 CASES = {
@@ -118,17 +117,41 @@ def test_early_stopping_scores_the_restored_model_on_the_test_split():
         assert 0.4 < record.extra["test_accuracy"] <= 1.0
 
 
-def test_unequal_folds_fall_back_to_the_reference_engine_but_are_filed_as_stacked(monkeypatch):
-    # Issue 11: the fallback's records were tagged "reference", stored under reference-v*, and every
-    # later stacked lookup missed them and retrained.
+def test_unequal_folds_train_as_stacks_grouped_by_size(monkeypatch):
+    # Issue 11: unequal folds fell back to the reference engine (one engine importing another).
+    # Now each fold size is its own stack; a fold's numbers do not depend on its stack-mates.
     rng = np.random.default_rng(0)
     x, y = rng.random((103, 784)).astype(np.float32), rng.integers(0, 10, 103)  # 103 rows: folds 26/26/26/25
     monkeypatch.setattr(stacked, "prepare", lambda spec, seed, sparse=False: (x, y))
-    calls = []
-    monkeypatch.setattr(reference, "run_seeds", lambda spec, seeds: calls.append(list(seeds)) or [
-        RunRecord(spec.name, spec.content_hash(), s, "reference", {}, [], 0.0, {"tf": "x"}) for s in seeds])
-    spec = get_spec("kfold-4", "fast").with_(name="t-unequal", train_size=None, epochs=1)
+    spec = get_spec("kfold-4", "fast").with_(name="t-unequal", train_size=None, epochs=2)
     records = stacked.run_seeds(spec, [0, 1])
-    assert calls == [[0, 1]]
     assert [r.engine for r in records] == ["stacked", "stacked"]
-    assert records[0].env["fallback"].startswith("reference engine")
+    assert [r.env["stacks"] for r in records] == ["2", "2"] and "fallback" not in records[0].env
+    assert all(r.extra["models_trained"] == 4 for r in records)
+    alone = stacked.run_seeds(spec, [1])[0]
+    np.testing.assert_allclose(alone.extra["estimate_val_accuracy"], records[1].extra["estimate_val_accuracy"],
+                               atol=1e-6)
+    np.testing.assert_allclose(alone.history["val_loss"], records[1].history["val_loss"], rtol=1e-5)
+
+
+def test_a_seeds_dropout_masks_do_not_depend_on_its_stack_mates(multi_hot_data):
+    # Issue 12: masks came from the first seed's Dropout layer for the whole stack, so seed 1's
+    # record differed between a chunk [0, 1, 2] and a chunk [1] (seen comparing sharded runs).
+    spec = get_spec("imdb-16-16-dropout", "fast").with_(name="t7", epochs=2, batch_size=32)
+    together = stacked.run_seeds(spec, [0, 1, 2])[1].history
+    alone = stacked.run_seeds(spec, [1])[0].history
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(alone[key], together[key], rtol=1e-5, err_msg=key)
+
+
+def test_dropout_masks_are_the_ones_keras_fit_draws(multi_hot_data):
+    """One seed, no shuffling: the stacked engine draws each step's mask from the model's own
+    seed generator, as `model.fit` does, so the curves are keras' own."""
+    x, y = multi_hot_data
+    spec = get_spec("imdb-16-16-dropout", "fast").with_(name="t8", train_size=None, epochs=2, batch_size=32)
+    seed_everything(4)
+    model = reference.compile_model(spec)
+    expected = model.fit(x, y, epochs=2, batch_size=32, validation_split=0.4, shuffle=False, verbose=0).history
+    got = stacked.run_seeds(spec, [4], shuffle=False)[0].history
+    for key in expected:
+        np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)

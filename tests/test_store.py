@@ -245,3 +245,47 @@ def test_store_lists_and_prunes_what_is_no_longer_read(tmp_path, capsys, monkeyp
     (entry,) = store_admin.inventory(now)
     assert entry.status == "current" and entry.seeds == 2 and entry.corrupt == 0
     assert not legacy.exists()
+
+
+def test_an_engine_change_retrains_only_the_experiments_it_touches(tmp_path, monkeypatch):
+    # Issue 12: stacked v3 draws dropout masks per seed. Bumping the whole engine would have
+    # thrown away every stored record; only experiments with a Dropout layer change numbers.
+    from fml_bench import provenance, store_admin
+    from fml_bench.engine import engine_version
+
+    monkeypatch.setattr(provenance, "software", lambda: {k: TF_NOW[k] for k in ("tensorflow", "keras",
+                                                                                "keras_backend", "numpy")})
+
+    def versioned(spec, engine):
+        return {**TF_NOW, "engine": engine, "engine_version": str(engine_version(engine, spec))}
+
+    dropout = get_spec("imdb-16-16-dropout", "fast")
+    plain = get_spec("imdb-16-16", "fast")
+    assert engine_version("stacked", plain) == 2 and engine_version("stacked", dropout) == 3
+    store = RunStore(tmp_path, fingerprint=versioned)
+    for spec in (plain, dropout):
+        record = dataclasses.replace(fake_record(0, "stacked"), spec_name=spec.name, spec_hash=spec.content_hash())
+        store.save(spec, record)
+    assert "stacked-v2" in str(store.path(plain, 0, "stacked"))
+    assert "stacked-v3" in str(store.path(dropout, 0, "stacked"))
+    # the dropout experiment's records as stacked v2 filed them: still on disk, no longer read
+    old = RunStore(tmp_path, fingerprint=lambda s, e: {**versioned(s, e), "engine_version": "2"})
+    monkeypatch.setattr(RunStore, "_spec_root", lambda self, spec, engine: self.root / "stacked-v2" /
+                        f"{spec.name}-{spec.content_hash()}")
+    old.save(dropout, dataclasses.replace(fake_record(1, "stacked"), spec_name=dropout.name,
+                                          spec_hash=dropout.content_hash()))
+    monkeypatch.undo()
+    monkeypatch.setattr(provenance, "software", lambda: {k: TF_NOW[k] for k in ("tensorflow", "keras",
+                                                                                "keras_backend", "numpy")})
+    assert store.load(dropout, 1, "stacked") is None
+    assert store.load(plain, 0, "stacked") is not None
+    status = {(e.engine, e.spec.rpartition("-")[0]): e.status for e in store_admin.inventory(store)}
+    assert status == {("stacked-v2", "imdb-16-16"): "current", ("stacked-v3", "imdb-16-16-dropout"): "current",
+                      ("stacked-v2", "imdb-16-16-dropout"): "old engine version"}
+
+
+def test_engine_changes_must_be_numbered_in_order():
+    from fml_bench.engine import EngineChange, EngineInfo
+
+    with pytest.raises(ValueError, match="increasing order"):
+        EngineInfo("toy", (EngineChange(2, "b"), EngineChange(1, "a")), False, "m", "s")

@@ -41,26 +41,60 @@ def report_epoch(epoch: int, epochs: int, logs: dict) -> None:
         listener(epoch, epochs, logs)
 
 
+def every_spec(spec: ExperimentSpec) -> bool:
+    return True
+
+
+@dataclass(frozen=True)
+class EngineChange:
+    """A change of an engine's numbers: from `version` on, records of the specs it `touches`
+    differ from earlier ones for the same seed. A spec the change does not touch keeps the
+    version of its records (they are still read), so a fix to one mechanism retrains only the
+    experiments that use it."""
+
+    version: int
+    what: str
+    touches: Callable[[ExperimentSpec], bool] = every_spec
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     """One registered engine.
 
-    version: bumped when the engine's results change for the same spec and seed (stored
-    records of an older version stay on disk but are no longer read). batches_seeds: the
+    changes: its numbered changes, oldest first; the engine's version is the last one's, and a
+    spec's records are filed under the last change that touches it (`record_version`).
+    Stored records of an older version stay on disk but are no longer read. batches_seeds: the
     engine trains many seeds of a spec at once, so the runner hands it every missing seed.
     module: where `run_seeds(spec, seeds)` lives, imported only when the engine is used.
     """
 
     name: str
-    version: int
+    changes: tuple[EngineChange, ...]
     batches_seeds: bool
     module: str
     summary: str
     backends: tuple[str, ...] = ("tensorflow",)  # Keras backends it runs under (KERAS_BACKEND)
 
+    def __post_init__(self) -> None:
+        numbers = [c.version for c in self.changes]
+        if not numbers or numbers != sorted(set(numbers)):
+            raise ValueError(f"engine {self.name!r}: changes must be numbered in increasing order, got {numbers}")
 
-# reference 2: reshuffles every epoch; reference 3, stacked 2: penalty curve, test-split scores,
-# majority class from the training labels.
+    @property
+    def version(self) -> int:
+        """The engine's current version: its last change's."""
+        return self.changes[-1].version
+
+    def record_version(self, spec: ExperimentSpec) -> int:
+        """The version `spec`'s records are filed under: the last change that touches it."""
+        return next(c.version for c in reversed(self.changes) if c.touches(spec))
+
+    def live_versions(self) -> set[int]:
+        """Every version some spec's records are still read under."""
+        last_total = max(c.version for c in self.changes if c.touches is every_spec)
+        return {c.version for c in self.changes if c.version >= last_total}
+
+
 ENGINES: dict[str, EngineInfo] = {}
 
 
@@ -70,9 +104,34 @@ def register(info: EngineInfo) -> EngineInfo:
     return info
 
 
-register(EngineInfo("reference", 3, False, "fml_bench.engine.reference", "plain model.fit per seed, the book's code",
-                    backends=("tensorflow", "jax", "torch")))
-register(EngineInfo("stacked", 2, True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph"))
+
+
+def _uses_dropout(spec: ExperimentSpec) -> bool:
+    from fml_bench.models import has_dropout
+
+    return has_dropout(spec.model)
+
+
+def _cross_validates(spec: ExperimentSpec) -> bool:
+    return spec.protocol != "holdout"  # K-fold and shuffled hold-out share the fold path
+
+
+register(EngineInfo(
+    "reference",
+    (EngineChange(2, "reshuffles every epoch"),
+     EngineChange(3, "penalty curve, test-split scores, majority class from the training labels")),
+    False, "fml_bench.engine.reference", "plain model.fit per seed, the book's code",
+    backends=("tensorflow", "jax", "torch"),
+))
+register(EngineInfo(
+    "stacked",
+    (EngineChange(2, "penalty curve, test-split scores, majority class from the training labels"),
+     EngineChange(3, "dropout masks drawn per seed from its own model's generator (they depended on the "
+                     "chunk of seeds trained together)", touches=_uses_dropout),
+     EngineChange(4, "K-fold folds of unequal size train as stacks grouped by size (they fell back to the "
+                     "reference engine)", touches=_cross_validates)),
+    True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph",
+))
 
 KERAS_BACKEND_ENV = "KERAS_BACKEND"
 
@@ -114,9 +173,11 @@ def engine_info(name: str) -> EngineInfo:
         raise UnknownNameError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}") from None
 
 
-def engine_version(name: str) -> int:
-    """The registered version of engine `name`."""
-    return engine_info(name).version
+def engine_version(name: str, spec: ExperimentSpec | None = None) -> int:
+    """The registered version of engine `name`; with `spec`, the version its records are
+    filed under (see `EngineChange`)."""
+    info = engine_info(name)
+    return info.version if spec is None else info.record_version(spec)
 
 
 def get_engine(name: str) -> Engine:

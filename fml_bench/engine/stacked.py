@@ -14,7 +14,6 @@ K-fold protocols stack every (seed, fold) model as one slot.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +47,17 @@ class _Dense:
 
 @dataclass
 class _Dropout:
-    layer: keras.layers.Dropout  # keras' own layer: elementwise masks, independent per seed
+    """keras' Dropout rule per seed: seed s's mask comes from seed s's own model's seed
+    generator, shape (batch, units), exactly as its lone `model.fit` would draw it, so a seed's
+    masks do not depend on which other seeds share its stack (stacked engine v3)."""
+
+    rate: float
+    generators: list  # keras.random.SeedGenerator per seed
+
+    def __call__(self, h, training: bool):
+        if not training or self.rate == 0:
+            return h
+        return tf.stack([keras.random.dropout(h[s], self.rate, seed=g) for s, g in enumerate(self.generators)])
 
 
 def initial_models(spec: ExperimentSpec, seeds: Sequence[int], input_dim: int | None) -> list[keras.Model]:
@@ -77,7 +86,7 @@ class StackedNet:
                 self.layers.append(_Dense(keras.Variable(kernel), keras.Variable(bias),
                                           layer.activation, layer.kernel_regularizer))
             elif isinstance(layer, keras.layers.Dropout):
-                self.layers.append(_Dropout(layer))
+                self.layers.append(_Dropout(float(layer.rate), [m.layers[i].seed_generator for m in models]))
             else:
                 raise NotImplementedError(f"the stacked engine has no rule for {type(layer).__name__}")
 
@@ -96,7 +105,7 @@ class StackedNet:
                 pattern = "bi,sio->sbo" if len(h.shape) == 2 else "sbi,sio->sbo"
                 h = layer.activation(tf.einsum(pattern, h, layer.kernel.value) + layer.bias.value[:, None, :])
             else:
-                h = layer.layer(h, training=training)
+                h = layer(h, training=training)
         return h
 
     def _sparse_dense(self, x: tf.SparseTensor, layer: _Dense, shared: bool):
@@ -354,47 +363,61 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
 
 
 def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -> list[RunRecord]:
-    """K-fold protocols: every (seed, fold) model is one slot of the stack.
+    """K-fold protocols: every (seed, fold) model is one slot of a stack.
 
-    Folds of unequal size cannot share a stack; such specs run on the reference engine.
+    Folds of unequal size (rows not divisible by K) cannot share one stack: the slots are
+    grouped by fold size and each group trains as its own stack. A slot's run depends only on
+    its own seed streams, so the grouping changes no number.
     """
     start = time.perf_counter()
-    x_tr, y_tr, x_va, y_va, models, slots, owner = [], [], [], [], [], [], []
+    slots: list[_FoldSlot] = []
     for seed in seeds:
         x, y = prepare(spec, seed)
         seed_everything(seed)
         for k, held_out in enumerate(validation_folds(len(y), spec, seed)):
             mask = np.zeros(len(y), bool)
             mask[held_out] = True
-            x_tr.append(x[~mask])
-            y_tr.append(y[~mask])
-            x_va.append(x[mask])
-            y_va.append(y[mask])
             model = build(spec.model, dict(spec.model_options))
             model.build((None, x.shape[-1]))
-            models.append(model)
-            slots.append(seed * 1000 + k)
-            owner.append(seed)
-    if len({len(v) for v in y_va}) != 1:
-        from fml_bench.engine import reference  # folds of unequal size cannot share a stack
-
-        # Tagged as this engine's so the store finds them under stacked-v*, with the fallback noted.
-        fallback = "reference engine (unequal folds)"
-        return [dataclasses.replace(r, engine=ENGINE_NAME, env={**r.env, "fallback": fallback})
-                for r in reference.run_seeds(spec, seeds)]
-    trainer = StackedTrainer(spec, StackedNet(models), np.stack(x_tr), np.stack(y_tr), np.stack(x_va),
-                             np.stack(y_va), jit_compile=jit_compile)
-    history, seconds = trainer.fit(slots)
+            slots.append(_FoldSlot(seed, seed * 1000 + k, model, x[~mask], y[~mask], x[mask], y[mask]))
+    histories: dict[str, np.ndarray] = {}
+    order: list[_FoldSlot] = []
+    seconds = np.zeros(spec.epochs)
+    for size in sorted({len(s.y_val) for s in slots}):
+        group = [s for s in slots if len(s.y_val) == size]
+        trainer = StackedTrainer(spec, StackedNet([s.model for s in group]), np.stack([s.x_train for s in group]),
+                                 np.stack([s.y_train for s in group]), np.stack([s.x_val for s in group]),
+                                 np.stack([s.y_val for s in group]), jit_compile=jit_compile)
+        history, group_seconds = trainer.fit([s.slot for s in group])
+        for key, values in history.items():
+            histories[key] = values if key not in histories else np.concatenate([histories[key], values])
+        order.extend(group)
+        seconds += np.asarray(group_seconds)
     wall = (time.perf_counter() - start) / len(seeds)
+    groups = len({len(s.y_val) for s in slots})
     records = []
     for seed in seeds:
-        rows = [i for i, o in enumerate(owner) if o == seed]
-        curves = {k: v[rows].mean(axis=0).tolist() for k, v in history.items()}
-        extra = dict(estimate_val_accuracy=float(history["val_accuracy"][rows, -1].mean()),
-                     estimate_val_loss=float(history["val_loss"][rows, -1].mean()), models_trained=float(len(rows)))
+        rows = [i for i, s in enumerate(order) if s.seed == seed]
+        curves = {k: v[rows].mean(axis=0).tolist() for k, v in histories.items()}
+        extra = dict(estimate_val_accuracy=float(histories["val_accuracy"][rows, -1].mean()),
+                     estimate_val_loss=float(histories["val_loss"][rows, -1].mean()), models_trained=float(len(rows)))
         records.append(RunRecord(
             spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
             epoch_seconds=[s / len(seeds) for s in seconds], wall_seconds=wall,
-            env={**manifest(), "stacked_seeds": str(len(slots)), "xla": str(jit_compile)}, extra=extra,
+            env={**manifest(), "stacked_seeds": str(len(slots)), "xla": str(jit_compile),
+                 "stacks": str(groups)}, extra=extra,
         ))
     return records
+
+
+@dataclass
+class _FoldSlot:
+    """One (seed, fold) model of a K-fold protocol with its training and held-out rows."""
+
+    seed: int
+    slot: int  # seed * 1000 + fold: the key of its batch-order stream
+    model: keras.Model
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
