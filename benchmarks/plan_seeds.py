@@ -34,7 +34,8 @@ from fml_bench.store import RunStore
 from fml_bench.tiers import get_tier
 from fml_bench.verdicts import FAIL, PASS, combine, decide_part, part_values
 
-CANDIDATES = ((5, 8), (5, 10), (6, 12), (8, 16), (10, 20), (12, 24), (16, 32))
+CANDIDATES = ((5, 8), (5, 10), (6, 12), (8, 16), (10, 20), (12, 24), (16, 32), (32, 64), (64, 128), (128, 256),
+              (256, 512))
 TARGET = 0.95
 
 
@@ -70,16 +71,21 @@ def simulate(claim: Claim, values: list[tuple[np.ndarray, np.ndarray | None]], t
     return outcomes[PASS] / worlds, outcomes[FAIL] / worlds
 
 
-def plan_claim(claim: Claim, runs: dict, tier: str, alpha: float, worlds: int, seed: int) -> dict:
+def plan_claim(claim: Claim, runs: dict, tier: str, alpha: float, worlds: int, seed: int,
+               max_seeds: int = 32) -> dict:
     pilot = [part_values(p, runs) for p in claim.parts]
     zero = [zero_world(p, a, b) for p, (a, b) in zip(claim.parts, pilot)]
     figures = []
     for p, (a, b) in zip(claim.parts, pilot):
         diff = a - b if b is not None else a
-        figures.append({"part": p.id, "mean": float(np.mean(diff)), "sd": float(np.std(diff, ddof=1)),
-                        "sesoi": p.sesoi_for(tier).value})
+        figure = {"part": p.id, "mean": float(np.mean(diff)), "sd": float(np.std(diff, ddof=1)),
+                  "sesoi": p.sesoi_for(tier).value}
+        if p.kind is Kind.LESS_SPREAD:  # the effect of a spread part is the log sd ratio, not the mean difference
+            figure["log_sd_ratio"] = float(np.log(np.std(a, ddof=1) / np.std(b, ddof=1)))
+            figure["correlation"] = float(np.corrcoef(a, b)[0, 1])
+        figures.append(figure)
     chosen = None
-    for n1, n2 in CANDIDATES:
+    for n1, n2 in (c for c in CANDIDATES if c[1] <= max_seeds):
         design = TwoStageDesign(n1=n1, n2=n2, alpha=alpha / FAMILY_SIZE)
         p_pass, _ = simulate(claim, pilot, tier, design, worlds, np.random.default_rng(seed))
         _, p_fail = simulate(claim, zero, tier, design, worlds, np.random.default_rng(seed + 1))
@@ -97,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pilot-seeds", type=int, default=10)
     parser.add_argument("--worlds", type=int, default=400)
     parser.add_argument("--alpha", type=float, default=0.05)
+    parser.add_argument("--max-seeds", type=int, default=32,
+                        help="largest second look considered (cheap claims such as K-fold can afford more)")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("claims", nargs="*")
     args = parser.parse_args(argv)
@@ -110,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.claims and claim.id not in args.claims:
             continue
         runs = {name: run_experiment(get_spec(name, tier), seeds, store, engine) for name in claim.experiments()}
-        entry = plan_claim(claim, runs, tier.name, args.alpha, args.worlds, seed=2024)
+        entry = plan_claim(claim, runs, tier.name, args.alpha, args.worlds, seed=2024, max_seeds=args.max_seeds)
         previous = plans.get(claim.id)
         changes = list(previous.get("changes", [])) if previous else []
         if previous and (previous["n1"], previous["n2"]) != (entry["n1"], entry["n2"]):

@@ -1,7 +1,8 @@
 """Run records on disk, one JSON file per (engine, spec, fingerprint, seed).
 
 Layout: `<root>/<engine>-v<version>/<spec name>-<spec hash>/<fingerprint key>/seed-<n>.json`
-(`<version>`: the engine's last change that touches the spec, `EngineInfo.record_version`), with the fingerprint itself (`fml_bench.provenance`: TensorFlow, Keras, backend, numpy, data
+(`<version>`: the engine's last change that touches the spec, `EngineInfo.record_version`),
+with the fingerprint itself (`fml_bench.provenance`: TensorFlow, Keras, backend, numpy, data
 digest, engine version) in `fingerprint.json` beside the records. A process looks only in the
 folder of its own fingerprint, so records made under another TensorFlow or on other data are
 never reused; they stay on disk and `fml-bench store` lists them.
