@@ -74,6 +74,27 @@ def cmd_list(args) -> int:
     return 0
 
 
+def cmd_plans(args) -> int:
+    """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier,
+    and the simulated chances of *pass* at the pilots' effect and of *fail* at zero effect."""
+    from fml_bench.claims import CLAIMS
+    from fml_bench.plans import plan_for
+
+    tiers = [args.tier] if args.tier else list(TIERS)
+    rows = []
+    for claim in CLAIMS:
+        for tier in tiers:
+            plan = plan_for(claim.id, tier)
+            sesoi = "; ".join(f"{p.id} {p.sesoi_for(tier).value:g} ({p.sesoi_for(tier).source})" for p in claim.parts)
+            chances = ("n/a" if plan.p_pass is None else f"{plan.p_pass:.2f}",
+                       "n/a" if plan.p_fail is None else f"{plan.p_fail:.2f}")
+            rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", *chances,
+                         claim.knockout.says if claim.knockout else "", plan.source])
+    print(tabulate(rows, headers=["claim", "tier", "smallest effect of interest (source)", "seeds (n1, n2)",
+                                  "P(pass | pilot)", "P(fail | 0)", "knock-out", "plan from"], tablefmt="github"))
+    return 0
+
+
 def _progress_printer(total: int | None):
     """Progress lines: '[done/total] experiment seed: event' (no total when not known)."""
     state = {"done": 0}
@@ -263,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("list", help="list experiments and claims")
     p.add_argument("--tier", choices=list(TIERS), default=None)
     p.set_defaults(func=cmd_list)
+    p = command("plans", help="each claim's SESOIs, planned seeds and simulated power per tier")
+    p.add_argument("--tier", choices=list(TIERS), default=None)
+    p.set_defaults(func=cmd_plans)
     p = command("run", help="run one experiment over seeds (resumes from the store)")
     p.add_argument("experiment")
     p.add_argument("--seeds", type=options.positive_int, default=3)

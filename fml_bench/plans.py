@@ -28,8 +28,8 @@ class SeedPlan:
 
     n1: int
     n2: int
-    p_pass: float
-    p_fail: float
+    p_pass: float | None  # None: not simulated (no pilots at this tier)
+    p_fail: float | None
     source: str
     changes: tuple[str, ...] = ()
 

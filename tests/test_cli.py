@@ -244,3 +244,13 @@ def test_both_faces_offer_the_suite_options_with_the_same_checks():
     assert seen["--alpha"]["type"] is options.alpha and seen["--seeds"]["type"] is options.seed_plan
     with pytest.raises(argparse.ArgumentTypeError):
         seen["--alpha"]["type"]("2")
+
+
+def test_plans_lists_every_claims_design_with_its_sources(capsys):
+    from fml_bench.claims import CLAIMS
+
+    assert cli.main(["plans", "--tier", "fast"]) == 0
+    out = capsys.readouterr().out
+    for claim in CLAIMS:
+        assert f"| {claim.id} " in out
+    assert "half the effect measured on pilot seeds 1000-1009" in out and "P(fail | 0)" in out
