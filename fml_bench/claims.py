@@ -242,9 +242,9 @@ SECTION_5_3 = (
         parts=(
             less("beats-logreg", "96-96 beats logistic regression at its best", best("val_loss"), "mnist-96-96",
                  "mnist-logreg", sesoi=per_tier((0.046, f"fast tier, {PILOT}"),
-                                                (0.02, "no book figure; logreg's 0.26 vs a lower 96-96 minimum"))),
+                                                (0.085, f"{BOOK_PILOT}: -0.171"))),
             greater("rises", "96-96 val_loss rises after its minimum", rise_after_min(), "mnist-96-96",
-                    sesoi=per_tier((0.063, f"fast tier, {PILOT}"), (0.02, "no book figure"))),
+                    sesoi=per_tier((0.063, f"fast tier, {PILOT}"), (0.02, f"{BOOK_PILOT}: +0.041"))),
             less("early-minimum", "96-96 val_loss minimum before epoch 16", epoch_of_min(), "mnist-96-96", than=16,
                  sesoi=book(4, "overfitting after about eight epochs (3rd ed.): half of 16 - 8")),
         ),
@@ -264,10 +264,10 @@ SECTION_5_4 = (
         parts=(
             greater("100-beats-50", "all the training rows beat half of them", best(VAL_ACC), "mnist-train-100pct",
                     "mnist-train-50pct", sesoi=per_tier((0.0075, f"fast tier, {PILOT}"),
-                                                        (0.003, "no book figure"))),
+                                                        (0.0036, f"{BOOK_PILOT}: +0.0072"))),
             greater("50-beats-20", "half the training rows beat a fifth of them", best(VAL_ACC), "mnist-train-50pct",
                     "mnist-train-20pct", sesoi=per_tier((0.0175, f"fast tier, {PILOT}"),
-                                                        (0.005, "no book figure"))),
+                                                        (0.0072, f"{BOOK_PILOT}: +0.0144"))),
         ),
         knockout=Knockout("every arm trains on all the rows", {"mnist-train-50pct": {"train_fraction": 1.0},
                                                                "mnist-train-20pct": {"train_fraction": 1.0}}),
@@ -281,8 +281,7 @@ SECTION_5_4 = (
         parts=(less("restored-beats-last", "the restored model's test loss is below the last-epoch model's",
                     extra("test_loss", "val_loss"), "imdb-16-16-early-stopping", "imdb-16-16",
                     sesoi=per_tier((0.24, f"fast tier, {PILOT}"),
-                                   (0.1, "no book figure; the book-scale 16-16 curve rises 0.3 after its "
-                                         "minimum (PILOTS), a third of it"))),),
+                                   (0.15, f"{BOOK_PILOT}: -0.299"))),),
         knockout=Knockout("no early stopping", {"imdb-16-16-early-stopping": {"early_stopping_patience": None}}),
     ),
     Claim(
@@ -296,8 +295,7 @@ SECTION_5_4 = (
                     sesoi=book(1, "six epochs rather than four (1st and 3rd eds.), half of the 2")),
             less("rises-less", "4-4 val_loss rises less after its minimum", rise_after_min(), "imdb-4-4",
                  "imdb-16-16", sesoi=per_tier((0.14, f"fast tier, {PILOT}"),
-                                              (0.1, "no book figure; 0.31 vs 0.06 in one book-scale run (PILOTS), "
-                                                    "under half the gap"))),
+                                              (0.1, f"{BOOK_PILOT}: -0.206"))),
         ),
         knockout=Knockout("16 units in place of 4", {"imdb-4-4": {"model": "imdb_16_16"}}),
     ),
@@ -333,10 +331,10 @@ SECTION_5_4 = (
         parts=(
             less("late-val-loss", "L2 lowers late val_loss", late_mean("val_loss"), "imdb-16-16-l2", "imdb-16-16",
                  sesoi=per_tier((0.09, f"fast tier, {PILOT}"),
-                                (0.048, "no book figure; half the book-scale -0.096 (5 seeds)"))),
+                                (0.043, f"{BOOK_PILOT}: -0.085"))),
             less("rises-less", "L2 val_loss rises less after its minimum", rise_after_min(), "imdb-16-16-l2",
                  "imdb-16-16", sesoi=per_tier((0.134, f"fast tier, {PILOT}"),
-                                              (0.1, "no book figure; half the book-scale -0.21 (5 seeds)"))),
+                                              (0.096, f"{BOOK_PILOT}: -0.19"))),
         ),
         knockout=Knockout("L2 factor 0", {"imdb-16-16-l2": {"model_options": (("l2", 0.0),)}}),
     ),
@@ -348,7 +346,7 @@ SECTION_5_4 = (
         book_says="dropout is a clear improvement over the reference model",
         parts=(less("late-val-loss", "dropout lowers late val_loss", late_mean("val_loss"), "imdb-16-16-dropout",
                     "imdb-16-16", sesoi=per_tier((0.09, f"fast tier, {PILOT}"),
-                                                 (0.025, "no book figure; half the book-scale -0.051 (5 seeds)"))),),
+                                                 (0.025, f"{BOOK_PILOT}: -0.051"))),),
         knockout=Knockout("dropout rate 0", {"imdb-16-16-dropout": {"model_options": (("rate", 0.0),)}}),
     ),
 )
