@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fml_bench.engine import check_backend, engine_info, epoch_listener, get_engine
+from fml_bench.engine import check_backend, epoch_listener, get_engine, seeds_per_call
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.provenance import describe
 from fml_bench.records import RunRecord
@@ -51,8 +51,8 @@ def run_experiment(
 
     progress(event, spec, seed, payload) is called with event "cached" or "done" (payload: the
     record), "start" (None) or "epoch" (an EpochProgress; seed is the chunk's first seed).
-    Seeds go to the engine `chunk_size` at a time (1 for the reference engine; all
-    missing seeds at once for the stacked engine unless given).
+    Seeds go to the engine `chunk_size` at a time (default: `engine.seeds_per_call`, 1 for
+    the reference engine, as many as fit its memory budget for the stacked engine).
     """
     run_seeds = get_engine(engine)
     results: dict[int, RunRecord] = {}
@@ -72,7 +72,7 @@ def run_experiment(
     _say_what_is_not_reused(store, spec, engine, missing)
     with store.lock(spec, engine):  # another process may have trained them while we waited
         missing = [seed for seed in missing if stored(seed) is None]
-        size = chunk_size or (max(1, len(missing)) if engine_info(engine).batches_seeds else 1)
+        size = chunk_size or seeds_per_call(engine, spec, len(missing))
         for i in range(0, len(missing), size):
             chunk = missing[i : i + size]
             if progress:

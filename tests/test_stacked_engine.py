@@ -155,3 +155,33 @@ def test_dropout_masks_are_the_ones_keras_fit_draws(multi_hot_data):
     got = stacked.run_seeds(spec, [4], shuffle=False)[0].history
     for key in expected:
         np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
+
+
+def test_a_stack_is_bounded_by_its_memory_budget(monkeypatch):
+    # 256 seeds of iterated 3x4-fold went to one stack (3,072 models) and the book tier was
+    # killed for lack of memory (20 GB). A stack now holds what fits $FML_BENCH_STACK_GB.
+    from fml_bench.engine import seeds_per_call
+
+    iterated = get_spec("kfold-iterated-3x4", "book")
+    assert seeds_per_call("stacked", iterated, 256) < 128
+    assert seeds_per_call("stacked", iterated, 5) == 5
+    assert seeds_per_call("reference", iterated, 256) == 1
+    noise = get_spec("mnist-noise-channels", "book")  # 376 MB of its own noise per seed
+    assert 1 <= seeds_per_call("stacked", noise, 16) < 16
+    monkeypatch.setenv(stacked.STACK_MEMORY_ENV, "0.001")
+    assert seeds_per_call("stacked", noise, 16) == 1
+    assert seeds_per_call("stacked", get_spec("imdb-16-16", "book"), 16) == 1  # weights count too
+
+
+def test_the_runner_hands_a_batching_engine_chunks_of_its_limit(tmp_path, monkeypatch):
+    from fml_bench import runner
+    from fml_bench.store import RunStore
+    from tests.test_store import FIXED, SPEC, FakeEngine
+
+    calls: list[list[int]] = []
+    engine = FakeEngine()
+    monkeypatch.setattr(runner, "get_engine", lambda name: lambda spec, seeds: calls.append(list(seeds)) or
+                        engine(spec, seeds))
+    monkeypatch.setattr(stacked, "max_seeds", lambda spec: 3)
+    runner.run_experiment(SPEC, list(range(7)), RunStore(tmp_path, fingerprint=FIXED), "stacked")
+    assert calls == [[0, 1, 2], [3, 4, 5], [6]]

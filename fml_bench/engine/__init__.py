@@ -180,6 +180,17 @@ def engine_version(name: str, spec: ExperimentSpec | None = None) -> int:
     return info.version if spec is None else info.record_version(spec)
 
 
+def seeds_per_call(name: str, spec: ExperimentSpec, missing: int) -> int:
+    """How many of `missing` seeds the runner hands engine `name` at once: one for an engine
+    that trains seed by seed; for one that batches seeds, all of them up to its own limit
+    (its module's `max_seeds(spec)`, a memory budget)."""
+    info = engine_info(name)
+    if not info.batches_seeds:
+        return 1
+    limit = importlib.import_module(info.module).max_seeds(spec)
+    return max(1, min(missing, limit))
+
+
 def get_engine(name: str) -> Engine:
     """The `run_seeds` function of the engine registered as `name`."""
     return importlib.import_module(engine_info(name).module).run_seeds

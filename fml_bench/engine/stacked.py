@@ -14,6 +14,7 @@ K-fold protocols stack every (seed, fold) model as one slot.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,14 @@ from fml_bench.seeding import seed_everything, stream
 ENGINE_NAME = "stacked"
 SPARSE_MAX_UNITS = 64
 EVAL_CHUNK = 8192  # validation rows per call, summed over seeds
+STACK_MEMORY_ENV = "FML_BENCH_STACK_GB"
+STACK_MEMORY_GB = 8.0  # default budget of the per-seed weights and input copies of one stack
+# Rows a dataset loads as (before a train_size subset), and the bytes a stack keeps per input
+# float: the slot arrays, their stacked copy, the TensorFlow constant and XLA's buffers
+# (measured: 256 seeds of iterated 3x4-fold on 500 images took 20 GB, 81 MB a seed).
+DATASET_ROWS = {"mnist": 60000, "fashion-mnist": 60000, "mnist-subset": 5000, "imdb": 25000}
+COPIES = 5
+MAX_SEEDS_PER_STACK = 512
 
 
 @dataclass
@@ -311,6 +320,37 @@ def _stack_data(spec: ExperimentSpec, seeds: Sequence[int], sparse: bool = False
     x = xs[0] if shared_x else np.stack(xs)
     y = ys[0] if shared_y else np.stack(ys)
     return x, y
+
+
+def per_seed_bytes(spec: ExperimentSpec) -> int:
+    """Bytes one more seed adds to a stack: its weights with their gradients and optimizer
+    slots, plus its own input rows where seeds do not share them (the noise recipe: one copy;
+    K-fold protocols: one copy per fold model). Plain, zero-channel and label recipes and IMDB
+    share one input among all seeds."""
+    features = spec.num_words if spec.dataset == "imdb" else 28 * 28 * (
+        2 if spec.recipe in ("noise-channels", "zero-channels") else 1)
+    model = build(spec.model, dict(spec.model_options))
+    model.build((None, features))
+    slots = spec.folds * spec.repeats if spec.protocol in ("kfold", "iterated-kfold") else 1
+    weights = model.count_params() * 4 * 4 * slots
+    if spec.dataset == "imdb":
+        return weights
+    rows = spec.train_size or DATASET_ROWS.get(spec.dataset, 60000)
+    if spec.protocol != "holdout":
+        copies = slots
+    elif spec.recipe == "noise-channels":
+        copies = 1
+    else:
+        return weights
+    return weights + rows * features * 4 * copies * COPIES
+
+
+def max_seeds(spec: ExperimentSpec) -> int:
+    """How many seeds of `spec` one stack may train within the memory budget
+    ($FML_BENCH_STACK_GB, default 8 GB). A seed's numbers do not depend on its stack-mates, so
+    the split changes no record, only how the work is batched."""
+    budget = float(os.environ.get(STACK_MEMORY_ENV, STACK_MEMORY_GB)) * 1e9
+    return max(1, min(MAX_SEEDS_PER_STACK, int(budget // per_seed_bytes(spec))))
 
 
 def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
