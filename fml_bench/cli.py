@@ -91,7 +91,8 @@ def cmd_plans(args) -> int:
             rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", *chances,
                          claim.knockout.says if claim.knockout else "", plan.source])
     print(tabulate(rows, headers=["claim", "tier", "smallest effect of interest (source)", "seeds (n1, n2)",
-                                  "P(pass | pilot)", "P(fail | 0)", "knock-out", "plan from"], tablefmt="github"))
+                                  "P(pass | pilot)", "P(fail | 0)", "knock-out", "plan from"], tablefmt="github",
+                   disable_numparse=True))
     return 0
 
 
