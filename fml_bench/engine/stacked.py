@@ -95,7 +95,8 @@ class StackedNet:
                 self.layers.append(_Dense(keras.Variable(kernel), keras.Variable(bias),
                                           layer.activation, layer.kernel_regularizer))
             elif isinstance(layer, keras.layers.Dropout):
-                self.layers.append(_Dropout(float(layer.rate), [m.layers[i].seed_generator for m in models]))
+                rate = float(layer.rate)  # keras makes no seed generator for a rate of 0 (a knock-out)
+                self.layers.append(_Dropout(rate, [m.layers[i].seed_generator for m in models] if rate else []))
             else:
                 raise NotImplementedError(f"the stacked engine has no rule for {type(layer).__name__}")
 
