@@ -104,8 +104,6 @@ def register(info: EngineInfo) -> EngineInfo:
     return info
 
 
-
-
 def _uses_dropout(spec: ExperimentSpec) -> bool:
     from fml_bench.models import has_dropout
 

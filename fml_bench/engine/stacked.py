@@ -30,6 +30,7 @@ from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import prepare, prepare_test, validation_start
 from fml_bench.models import build
 from fml_bench.protocol import PENALTY, compile_model, early_stopping_epochs, majority_baseline, validation_folds
+from fml_bench.recipes import MNIST_PIXELS
 from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything, stream
 
@@ -328,7 +329,7 @@ def per_seed_bytes(spec: ExperimentSpec) -> int:
     slots, plus its own input rows where seeds do not share them (the noise recipe: one copy;
     K-fold protocols: one copy per fold model). Plain, zero-channel and label recipes and IMDB
     share one input among all seeds."""
-    features = spec.num_words if spec.dataset == "imdb" else 28 * 28 * (
+    features = spec.num_words if spec.dataset == "imdb" else MNIST_PIXELS * (
         2 if spec.recipe in ("noise-channels", "zero-channels") else 1)
     model = build(spec.model, dict(spec.model_options))
     model.build((None, features))
@@ -424,7 +425,8 @@ def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -
     histories: dict[str, np.ndarray] = {}
     order: list[_FoldSlot] = []
     seconds = np.zeros(spec.epochs)
-    for size in sorted({len(s.y_val) for s in slots}):
+    fold_sizes = sorted({len(s.y_val) for s in slots})
+    for size in fold_sizes:
         group = [s for s in slots if len(s.y_val) == size]
         trainer = StackedTrainer(spec, StackedNet([s.model for s in group]), np.stack([s.x_train for s in group]),
                                  np.stack([s.y_train for s in group]), np.stack([s.x_val for s in group]),
@@ -435,7 +437,6 @@ def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -
         order.extend(group)
         seconds += np.asarray(group_seconds)
     wall = (time.perf_counter() - start) / len(seeds)
-    groups = len({len(s.y_val) for s in slots})
     records = []
     for seed in seeds:
         rows = [i for i, s in enumerate(order) if s.seed == seed]
@@ -446,7 +447,7 @@ def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -
             spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
             epoch_seconds=[s / len(seeds) for s in seconds], wall_seconds=wall,
             env={**manifest(), "stacked_seeds": str(len(slots)), "xla": str(jit_compile),
-                 "stacks": str(groups)}, extra=extra,
+                 "stacks": str(len(fold_sizes))}, extra=extra,
         ))
     return records
 
