@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import json
+import os
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -96,6 +99,24 @@ def plan_claim(claim: Claim, runs: dict, tier: str, alpha: float, worlds: int, s
     return {**chosen, "target_met": met, "pilot": figures}
 
 
+def record_plan(plans_file: Path, tier: str, claim_id: str, entry: dict) -> None:
+    """Write one claim's plan into `plans_file` at once (a long planning run loses nothing when
+    stopped), merged into the file as it is now, under a lock: planners of other claims may be
+    writing too. A changed design keeps the one it replaces, with its source, in `changes`."""
+    with open(plans_file.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        doc = json.loads(plans_file.read_text()) if plans_file.is_file() else {"plans": {}}
+        plans = doc["plans"].setdefault(tier, {})
+        previous = plans.get(claim_id)
+        changes = list(previous.get("changes", [])) if previous else []
+        if previous and (previous["n1"], previous["n2"]) != (entry["n1"], entry["n2"]):
+            changes.append(f"({previous['n1']}, {previous['n2']}) until {dt.date.today()}: {previous['source']}")
+        plans[claim_id] = {**entry, "changes": changes}
+        partial = plans_file.with_suffix(".json.partial")
+        partial.write_text(json.dumps(doc, indent=1) + "\n")
+        os.replace(partial, plans_file)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tier", default="fast")
@@ -112,28 +133,20 @@ def main(argv: list[str] | None = None) -> int:
     engine = args.engine or tier.engine
     store = RunStore(paths.store_dir())
     seeds = list(range(PILOT_FIRST_SEED, PILOT_FIRST_SEED + args.pilot_seeds))
-    doc = json.loads(PLANS_FILE.read_text()) if PLANS_FILE.is_file() else {"plans": {}}
-    plans = doc["plans"].setdefault(tier.name, {})
+    source = (f"{args.worlds} bootstrap worlds from {tier.name}-tier pilot seeds {seeds[0]}-{seeds[-1]} "
+              f"({engine} engine), alpha {args.alpha}/{FAMILY_SIZE}")
     for claim in CLAIMS:
         if args.claims and claim.id not in args.claims:
             continue
         runs = {name: run_experiment(get_spec(name, tier), seeds, store, engine) for name in claim.experiments()}
         entry = plan_claim(claim, runs, tier.name, args.alpha, args.worlds, seed=2024, max_seeds=args.max_seeds)
-        previous = plans.get(claim.id)
-        changes = list(previous.get("changes", [])) if previous else []
-        if previous and (previous["n1"], previous["n2"]) != (entry["n1"], entry["n2"]):
-            changes.append(f"({previous['n1']}, {previous['n2']}) until {dt.date.today()}: {previous['source']}")
-        entry.update(
-            source=(f"{args.worlds} bootstrap worlds from {tier.name}-tier pilot seeds {seeds[0]}-{seeds[-1]} "
-                    f"({engine} engine), alpha {args.alpha}/{FAMILY_SIZE}"),
-            changes=changes,
-        )
-        plans[claim.id] = entry
         print(f"{claim.id:26s} n1={entry['n1']:2d} n2={entry['n2']:2d} P(pass|pilot)={entry['p_pass']:.3f} "
               f"P(fail|0)={entry['p_fail']:.3f}{'' if entry['target_met'] else '  (target not met)'}", flush=True)
-    if not args.dry_run:
-        PLANS_FILE.write_text(json.dumps(doc, indent=1) + "\n")
-        print(f"wrote {PLANS_FILE}")
+        for figure in entry["pilot"]:
+            print(f"    {figure}", flush=True)
+        if not args.dry_run:
+            record_plan(PLANS_FILE, tier.name, claim.id, {**entry, "source": source})
+            print(f"    written to {PLANS_FILE}", flush=True)
     return 0
 
 
