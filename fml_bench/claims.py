@@ -181,9 +181,8 @@ SECTION_5_2 = (
         book_says="iterated K-fold with shuffling is for when you need to evaluate as precisely as possible",
         parts=(less_spread("iterated-less-spread", "iterated 3x4-fold estimate varies less than 4-fold",
                            extra("estimate_val_accuracy"), "kfold-iterated-3x4", "kfold-4",
-                           sesoi=per_tier((0.1, "no figure; half the log sd ratio measured on pilot seeds "
-                                                "1000-1009 at the fast tier (0.2: the first repeat is the 4-fold run)"),
-                                          (0.07, f"{BOOK_PILOT}: log sd ratio -0.143"))),),
+                           sesoi=book(0.27, "no figure; averaging 3 repeats would divide the sd by sqrt(3) if "
+                                            "they were independent (log sqrt(3) = 0.55), half of that")),),
         knockout=Knockout("one repeat instead of three",
                           {"kfold-iterated-3x4": {"protocol": "kfold", "repeats": 1}}),
     ),
