@@ -225,8 +225,12 @@ def _train_shard(claims, config, shard: tuple[int, int], look: int) -> int:
     start = time.perf_counter()
     for unit in mine:
         print(f"== {unit.name} (predicted {unit.cost:.0f}s)", flush=True)
+        unit_start = time.perf_counter()
         run_experiment(unit.spec, unit.seeds, config.store, config.engine, _progress_printer(None))
-    print(f"shard {k}/{n} done in {(time.perf_counter() - start) / 60:.1f} min; "
+        print(f"   {unit.name} took {time.perf_counter() - unit_start:.0f}s (predicted {unit.cost:.0f}s)", flush=True)
+    elapsed = time.perf_counter() - start
+    predicted = sum(u.cost for u in mine)
+    print(f"shard {k}/{n} done in {elapsed / 60:.1f} min, {elapsed / max(predicted, 1e-9):.2f} x the prediction; "
           "aggregate with `fml-bench check --no-train`", flush=True)
     return 0
 

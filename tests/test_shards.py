@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -57,6 +58,8 @@ def test_four_shards_then_aggregate_equal_the_unsharded_run(tmp_path, monkeypatc
         for k in range(1, 5):
             assert cli.main(["check", *claims, *seeds, "--shard", f"{k}/4", "--look", look,
                              "--store-dir", str(sharded)]) == 0
+    said = capsys.readouterr().out  # each unit's time beside its prediction, and the shard's ratio
+    assert re.search(r"took \d+s \(predicted \d+s\)", said) and re.search(r"\d\.\d\d x the prediction", said)
     trained_by_shards = sorted(p.relative_to(sharded) for p in sharded.rglob("seed-*.json"))
     assert cli.main(["check", *claims, *seeds, "--no-train", "--store-dir", str(sharded),
                      "--report-dir", str(tmp_path / "r-sharded")]) == 0
