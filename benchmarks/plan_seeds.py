@@ -20,7 +20,6 @@ import argparse
 import datetime as dt
 import fcntl
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -33,7 +32,7 @@ from fml_bench.hypotheses import Kind, Part
 from fml_bench.plans import PILOT_FIRST_SEED, PLANS_FILE
 from fml_bench.runner import run_experiment
 from fml_bench.stats import TwoStageDesign
-from fml_bench.store import RunStore
+from fml_bench.store import RunStore, write_atomically
 from fml_bench.tiers import get_tier
 from fml_bench.verdicts import FAIL, PASS, combine, decide_part, part_values
 
@@ -112,9 +111,7 @@ def record_plan(plans_file: Path, tier: str, claim_id: str, entry: dict) -> None
         if previous and (previous["n1"], previous["n2"]) != (entry["n1"], entry["n2"]):
             changes.append(f"({previous['n1']}, {previous['n2']}) until {dt.date.today()}: {previous['source']}")
         plans[claim_id] = {**entry, "changes": changes}
-        partial = plans_file.with_suffix(".json.partial")
-        partial.write_text(json.dumps(doc, indent=1) + "\n")
-        os.replace(partial, plans_file)
+        write_atomically(plans_file, json.dumps(doc, indent=1) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -219,9 +219,9 @@ def _train_shard(claims, config, shard: tuple[int, int], look: int) -> int:
     k, n = shard
     units = shards.work_units(claims, config, look, shards=n)
     mine = shards.assign(units, n)[k - 1]
-    total = sum(u.cost for u in units)
+    total, predicted = sum(u.cost for u in units), sum(u.cost for u in mine)
     print(f"shard {k}/{n}, look {look}: {len(mine)} of {len(units)} units, predicted "
-          f"{sum(u.cost for u in mine) / 60:.1f} of {total / 60:.1f} min", flush=True)
+          f"{predicted / 60:.1f} of {total / 60:.1f} min", flush=True)
     start = time.perf_counter()
     for unit in mine:
         print(f"== {unit.name} (predicted {unit.cost:.0f}s)", flush=True)
@@ -229,7 +229,6 @@ def _train_shard(claims, config, shard: tuple[int, int], look: int) -> int:
         run_experiment(unit.spec, unit.seeds, config.store, config.engine, _progress_printer(None))
         print(f"   {unit.name} took {time.perf_counter() - unit_start:.0f}s (predicted {unit.cost:.0f}s)", flush=True)
     elapsed = time.perf_counter() - start
-    predicted = sum(u.cost for u in mine)
     print(f"shard {k}/{n} done in {elapsed / 60:.1f} min, {elapsed / max(predicted, 1e-9):.2f} x the prediction; "
           "aggregate with `fml-bench check --no-train`", flush=True)
     return 0

@@ -52,7 +52,8 @@ def _file_mode() -> int:
     return 0o666 & ~mask
 
 
-def _write_atomically(target: Path, text: str) -> None:
+def write_atomically(target: Path, text: str) -> None:
+    """Write `text` to `target` so that a reader sees the old file or the whole new one, never part."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
     try:
         with os.fdopen(fd, "w") as fh:
@@ -212,7 +213,7 @@ class RunStore:
         return Path(path).read_text()
 
     def _write(self, path: PurePath, text: str) -> None:
-        _write_atomically(Path(path), text)
+        write_atomically(Path(path), text)
 
     def _mkdir(self, path: PurePath) -> None:
         Path(path).mkdir(parents=True, exist_ok=True)
