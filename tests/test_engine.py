@@ -105,3 +105,36 @@ def test_every_numpy_stream_comes_from_seeding_and_keeps_its_numbers():
     noise_tag = int.from_bytes(b"noise".ljust(8, b"\0"), "little")
     assert np.array_equal(stream(3, "noise").random(4), np.random.default_rng([3, noise_tag]).random(4))
     assert not np.array_equal(stream(3, "folds").random(4), stream(4, "folds").random(4))
+
+
+class _FakeJaxConfig:
+    def __init__(self, cache_dir=None):
+        self.jax_compilation_cache_dir = cache_dir
+        self.updates: dict = {}
+
+    def update(self, name, value):
+        self.updates[name] = value
+        setattr(self, name, value)
+
+
+@pytest.mark.parametrize("backend, user_dir", [("jax", None), ("jax", "/mine"), ("tensorflow", None)])
+def test_jax_keeps_compiled_programs_in_the_cache_unless_the_user_chose(monkeypatch, tmp_path, backend, user_dir):
+    import sys
+    import types
+
+    import keras
+
+    from fml_bench.engine import reference
+
+    config = _FakeJaxConfig(user_dir)
+    monkeypatch.setitem(sys.modules, "jax", types.SimpleNamespace(config=config))
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    monkeypatch.setenv("FML_BENCH_CACHE", str(tmp_path))
+    reference.keep_compiled_programs()
+    if backend == "jax" and user_dir is None:
+        assert config.updates == {
+            "jax_compilation_cache_dir": str(tmp_path / "jax-compiled"),
+            "jax_persistent_cache_min_compile_time_secs": 0.0,
+        }
+    else:
+        assert config.updates == {}
