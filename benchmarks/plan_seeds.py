@@ -3,6 +3,7 @@ P(pass | the effect the pilots measured) >= 0.95 and P(fail | zero effect) >= 0.
 
     python benchmarks/plan_seeds.py --tier fast            # trains missing pilot seeds, writes the plans
     python benchmarks/plan_seeds.py --tier fast --dry-run  # prints the table only
+    python benchmarks/plan_seeds.py --tier fast --knockouts  # the knock-outs' own designs
 
 Pilot runs use seeds PILOT_FIRST_SEED.. (never the confirmatory ones). Each simulated world
 draws seeds with replacement from the pilots, jointly for every part and arm of a claim (so the
@@ -24,21 +25,26 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as sps
 
 from fml_bench import paths
 from fml_bench.claims import CLAIMS, FAMILY_SIZE, Claim
 from fml_bench.experiments import get_spec
 from fml_bench.hypotheses import Kind, Part
-from fml_bench.plans import PILOT_FIRST_SEED, PLANS_FILE
+from fml_bench.plans import KNOCKOUT_PILOT_FIRST_SEED, PILOT_FIRST_SEED, PLANS_FILE
 from fml_bench.runner import run_experiment
 from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore, write_atomically
 from fml_bench.tiers import get_tier
-from fml_bench.verdicts import FAIL, PASS, combine, decide_part, part_values
+from fml_bench.verdicts import FAIL, PASS, combine, decide_part, part_values, same_runs
 
 CANDIDATES = ((5, 8), (5, 10), (6, 12), (8, 16), (10, 20), (12, 24), (16, 32), (32, 64), (64, 128), (128, 256),
               (256, 512))
 TARGET = 0.95
+KNOCKOUT_CANDIDATES = ((3, 5), (5, 8), (5, 10), (8, 16), (10, 20), (16, 32), (24, 48), (32, 64), (48, 96),
+                       (64, 128), (128, 256))
+KNOCKOUT_TARGET = 0.99
+BOUND_CONFIDENCE = 0.95
 
 
 def zero_world(part: Part, a: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -53,9 +59,31 @@ def zero_world(part: Part, a: np.ndarray, b: np.ndarray | None) -> tuple[np.ndar
     return a - (np.mean(diff) - part.null), b
 
 
+def bound_world(part: Part, a: np.ndarray, b: np.ndarray | None, rng: np.random.Generator,
+                boots: int = 2000) -> tuple[np.ndarray, np.ndarray | None]:
+    """The values with the part's fail made as hard as the pilots' one-sided bound allows (see
+    the module docstring)."""
+    n = len(a)
+    if part.kind is Kind.LESS_SPREAD:
+        assert b is not None
+        idx = rng.integers(0, n, (boots, n))
+        ratios = np.log(np.std(a[idx], axis=1, ddof=1) / np.maximum(np.std(b[idx], axis=1, ddof=1), 1e-12))
+        low = float(np.quantile(ratios, 1 - BOUND_CONFIDENCE))
+        shrink = np.exp(low - np.log(np.std(a, ddof=1) / max(np.std(b, ddof=1), 1e-12)))
+        return np.mean(a) + (a - np.mean(a)) * min(1.0, float(shrink)), b
+    diff = a - b if b is not None else a
+    half = float(sps.t.ppf(BOUND_CONFIDENCE, n - 1) * np.std(diff, ddof=1) / np.sqrt(n))
+    if part.kind is Kind.WITHIN:
+        offset = float(np.mean(diff)) - part.null
+        return a - np.sign(offset) * min(half, abs(offset)), b
+    return a + part.direction.sign * half, b
+
+
 def simulate(claim: Claim, values: list[tuple[np.ndarray, np.ndarray | None]], tier: str, design: TwoStageDesign,
-             worlds: int, rng: np.random.Generator) -> float:
-    """P(pass) over `worlds` bootstrap worlds (values: per part, the pilot (a, b))."""
+             worlds: int, rng: np.random.Generator, same: list[bool] | None = None) -> tuple[float, float]:
+    """P(pass) and P(fail) over `worlds` bootstrap worlds (values: per part, the pilot (a, b);
+    same: per part, whether its arms are the same runs)."""
+    same = same or [False] * len(claim.parts)
     outcomes = {PASS: 0, FAIL: 0}
     n_pilot = len(values[0][0])
     for _ in range(worlds):
@@ -63,8 +91,9 @@ def simulate(claim: Claim, values: list[tuple[np.ndarray, np.ndarray | None]], t
         verdict = None
         for n in sorted({design.n1, design.n2}):
             rows = idx[:n]
-            parts = [decide_part(p, a[rows], None if b is None else b[rows], tier, design.level(n), interval=False)
-                     for p, (a, b) in zip(claim.parts, values)]
+            parts = [decide_part(p, a[rows], None if b is None else b[rows], tier, design.level(n), interval=False,
+                                 same_runs=s)
+                     for p, (a, b), s in zip(claim.parts, values, same)]
             verdict, _ = combine(parts)
             if verdict != "inconclusive":
                 break
@@ -98,14 +127,42 @@ def plan_claim(claim: Claim, runs: dict, tier: str, alpha: float, worlds: int, s
     return {**chosen, "target_met": met, "pilot": figures}
 
 
-def record_plan(plans_file: Path, tier: str, claim_id: str, entry: dict) -> None:
+def plan_knockout(claim: Claim, runs: dict, tier: str, alpha: float, worlds: int, seed: int,
+                  max_seeds: int = 256) -> dict:
+    """The smallest knock-out design with P(fail) >= KNOCKOUT_TARGET in the bound world, from
+    `runs` of the knock-out's pilot seeds."""
+    pilot = [part_values(p, runs) for p in claim.parts]
+    same = [same_runs(p, runs) for p in claim.parts]
+    rng = np.random.default_rng(seed)
+    bound = [(a, b) if s else bound_world(p, a, b, rng) for p, (a, b), s in zip(claim.parts, pilot, same)]
+    figures = []
+    for p, (a, b), s in zip(claim.parts, pilot, same):
+        diff = a - b if b is not None else a
+        figure = {"part": p.id, "mean": float(np.mean(diff)), "sd": float(np.std(diff, ddof=1)),
+                  "sesoi": p.sesoi_for(tier).value, "same_runs": s}
+        if p.kind is Kind.LESS_SPREAD:
+            figure["log_sd_ratio"] = float(np.log(np.std(a, ddof=1) / np.std(b, ddof=1)))
+        figures.append(figure)
+    chosen: dict = {}
+    for n1, n2 in (c for c in KNOCKOUT_CANDIDATES if c[1] <= max_seeds):
+        design = TwoStageDesign(n1=n1, n2=n2, alpha=alpha / FAMILY_SIZE)
+        _, at_bound = simulate(claim, bound, tier, design, worlds, np.random.default_rng(seed + 1), same)
+        _, at_pilot = simulate(claim, pilot, tier, design, worlds, np.random.default_rng(seed + 2), same)
+        chosen = {"n1": n1, "n2": n2, "p_fail_bound": round(at_bound, 4), "p_fail_pilot": round(at_pilot, 4)}
+        if at_bound >= KNOCKOUT_TARGET:
+            break
+    return {**chosen, "target_met": chosen["p_fail_bound"] >= KNOCKOUT_TARGET, "pilot": figures}
+
+
+def record_plan(plans_file: Path, tier: str, claim_id: str, entry: dict, section: str = "plans") -> None:
     """Write one claim's plan into `plans_file` at once (a long planning run loses nothing when
     stopped), merged into the file as it is now, under a lock: planners of other claims may be
-    writing too. A changed design keeps the one it replaces, with its source, in `changes`."""
+    writing too. A changed design keeps the one it replaces, with its source, in `changes`.
+    section: "plans" for claims, "knockouts" for their knock-outs."""
     with open(plans_file.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         doc = json.loads(plans_file.read_text()) if plans_file.is_file() else {"plans": {}}
-        plans = doc["plans"].setdefault(tier, {})
+        plans = doc.setdefault(section, {}).setdefault(tier, {})
         previous = plans.get(claim_id)
         changes = list(previous.get("changes", [])) if previous else []
         if previous and (previous["n1"], previous["n2"]) != (entry["n1"], entry["n2"]):
@@ -124,11 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-seeds", type=int, default=32,
                         help="largest second look considered (cheap claims such as K-fold can afford more)")
     parser.add_argument("--dry-run", action="store_true")
+    parser.add_argument("--knockouts", action="store_true",
+                        help="plan each claim's knock-out on pilots of the knock-out (P(fail) >= 0.99 at their bound)")
     parser.add_argument("claims", nargs="*")
     args = parser.parse_args(argv)
     tier = get_tier(args.tier)
     engine = args.engine or tier.engine
     store = RunStore(paths.store_dir())
+    if args.knockouts:
+        return plan_knockouts(args, tier, engine, store)
     seeds = list(range(PILOT_FIRST_SEED, PILOT_FIRST_SEED + args.pilot_seeds))
     source = (f"{args.worlds} bootstrap worlds from {tier.name}-tier pilot seeds {seeds[0]}-{seeds[-1]} "
               f"({engine} engine), alpha {args.alpha}/{FAMILY_SIZE}")
@@ -144,6 +205,30 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dry_run:
             record_plan(PLANS_FILE, tier.name, claim.id, {**entry, "source": source})
             print(f"    written to {PLANS_FILE}", flush=True)
+    return 0
+
+
+def plan_knockouts(args: argparse.Namespace, tier, engine: str, store: RunStore) -> int:
+    pilots = args.pilot_seeds if args.pilot_seeds != 10 else 20
+    seeds = list(range(KNOCKOUT_PILOT_FIRST_SEED, KNOCKOUT_PILOT_FIRST_SEED + pilots))
+    worlds = args.worlds if args.worlds != 400 else 2000
+    source = (f"{worlds} bootstrap worlds from {tier.name}-tier knock-out pilot seeds {seeds[0]}-{seeds[-1]} "
+              f"({engine} engine), alpha {args.alpha}/{FAMILY_SIZE}, at the pilots' one-sided "
+              f"{BOUND_CONFIDENCE:.0%} bound")
+    for claim in CLAIMS:
+        if claim.knockout is None or (args.claims and claim.id not in args.claims):
+            continue
+        specs = [claim.knockout.apply(get_spec(name, tier)) for name in claim.experiments()]
+        runs = {spec.name: run_experiment(spec, seeds, store, engine) for spec in specs}
+        entry = plan_knockout(claim, runs, tier.name, args.alpha, worlds, seed=2024,
+                              max_seeds=max(args.max_seeds, 256))
+        print(f"{claim.id:26s} knock-out n1={entry['n1']:3d} n2={entry['n2']:3d} "
+              f"P(fail|bound)={entry['p_fail_bound']:.4f} P(fail|pilot)={entry['p_fail_pilot']:.4f}"
+              f"{'' if entry['target_met'] else '  (target not met)'}", flush=True)
+        for figure in entry["pilot"]:
+            print(f"    {figure}", flush=True)
+        if not args.dry_run:
+            record_plan(PLANS_FILE, tier.name, claim.id, {**entry, "source": source}, section="knockouts")
     return 0
 
 

@@ -40,3 +40,26 @@ def test_planners_writing_at_once_lose_no_claim(tmp_path: Path) -> None:
     book = json.loads(plans.read_text())["plans"]["book"]
     assert {c: book[c]["n1"] for c in "xy"} == {"x": 20, "y": 20}
     assert len(book["x"]["changes"]) == len(book["y"]["changes"]) == 19
+
+
+def test_the_bound_world_makes_each_fail_test_harder():
+    """A difference part moves toward the book, a band part toward its centre, a spread part
+    toward a smaller sd ratio; each by the pilots' one-sided 95% bound."""
+    import numpy as np
+    from plan_seeds import bound_world
+
+    from fml_bench.hypotheses import Sesoi, greater, less_spread, within
+    from fml_bench.metrics import Metric
+
+    value = Metric("v", "val_loss", lambda r: 0.0)
+    rng = np.random.default_rng(0)
+    x = rng.normal(0.1, 0.05, 20)
+    up, _ = bound_world(greater("g", "g", value, "a", sesoi={"fast": Sesoi(0.2, "t")}), x, None, rng)
+    assert np.mean(up) > np.mean(x) + 0.015
+    band = within("w", "w", value, "a", center=0.0, half_width=0.05, source="t")
+    inward, _ = bound_world(band, x, None, rng)
+    assert 0 <= np.mean(inward) < np.mean(x)
+    a, b = rng.normal(0, 1, 30), rng.normal(0, 1, 30)
+    spread = less_spread("s", "s", value, "a", "b", sesoi={"fast": Sesoi(0.3, "t")})
+    narrower, same_b = bound_world(spread, a, b, rng)
+    assert np.std(narrower) < np.std(a) and np.array_equal(same_b, b)

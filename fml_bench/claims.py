@@ -28,7 +28,7 @@ from fml_bench.metrics import (
     rise_after_min,
 )
 from fml_bench.records import RunRecord
-from fml_bench.verdicts import ClaimResult, combine, curves_of, decide_part, part_values
+from fml_bench.verdicts import ClaimResult, combine, curves_of, decide_part, part_values, same_runs
 
 CLAIM, MEASUREMENT = "claim", "measurement"
 
@@ -83,7 +83,7 @@ class Claim:
     def evaluate(self, tier: str, runs: dict[str, list[RunRecord]], level: float, engine: str = "reference",
                  wall_seconds: float = 0.0, datasets: tuple[str, ...] = (), knockout: bool = False) -> ClaimResult:
         """The verdict at `level` on `runs` (experiment name -> records in seed order)."""
-        parts = [decide_part(p, *part_values(p, runs), tier, level) for p in self.parts]
+        parts = [decide_part(p, *part_values(p, runs), tier, level, same_runs=same_runs(p, runs)) for p in self.parts]
         verdict, p = combine(parts)
         if self.kind == MEASUREMENT:
             verdict = "measured"

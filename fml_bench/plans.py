@@ -3,6 +3,11 @@ the figures they were computed from (`benchmarks/plan_seeds.py` writes `seed_pla
 
 Pilot runs use seeds from `PILOT_FIRST_SEED` on; confirmatory runs from
 `CONFIRMATORY_FIRST_SEED`: the seeds a plan is tuned on never confirm it.
+
+A knock-out has a design of its own (`knockout_plan_for`), planned on pilots of the knock-out
+itself (seeds from `KNOCKOUT_PILOT_FIRST_SEED`) so that it fails with P >= 0.99 at the lower
+confidence bound of what those pilots measured: a knock-out whose fail has no margin turns CI
+red on a machine whose floating point differs from the planner's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from pathlib import Path
 from fml_bench.errors import UnknownNameError
 
 PILOT_FIRST_SEED = 1000
+KNOCKOUT_PILOT_FIRST_SEED = 3000
 CONFIRMATORY_FIRST_SEED = 0
 PLANS_FILE = Path(__file__).with_name("seed_plans.json")
 
@@ -34,9 +40,36 @@ class SeedPlan:
     changes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class KnockoutPlan:
+    """n1, n2: the knock-out's looks. p_fail_pilot: P(fail) simulated on its pilots as measured;
+    p_fail_bound: at their lower confidence bound (each part's fail test made as hard as the
+    pilots' one-sided 95% bound allows); source: how the plan was made."""
+
+    n1: int
+    n2: int
+    p_fail_pilot: float
+    p_fail_bound: float
+    source: str
+
+
 @functools.lru_cache(maxsize=1)
+def _document() -> dict:
+    return json.loads(PLANS_FILE.read_text())
+
+
 def _load() -> dict[str, dict[str, dict]]:
-    return json.loads(PLANS_FILE.read_text())["plans"]
+    return _document()["plans"]
+
+
+def knockout_plan_for(claim_id: str, tier: str) -> KnockoutPlan | None:
+    """The knock-out design of `claim_id` at `tier`, or None when none was planned (the claim's
+    own design is used then)."""
+    entry = _document().get("knockouts", {}).get(tier, {}).get(claim_id)
+    if entry is None:
+        return None
+    return KnockoutPlan(n1=entry["n1"], n2=entry["n2"], p_fail_pilot=entry["p_fail_pilot"],
+                        p_fail_bound=entry["p_fail_bound"], source=entry["source"])
 
 
 def plan_for(claim_id: str, tier: str) -> SeedPlan:

@@ -11,7 +11,7 @@ from fml_bench import provenance
 from fml_bench.claims import FAMILY_SIZE, MEASUREMENT, Claim
 from fml_bench.errors import MissingRunsError
 from fml_bench.experiments import ExperimentSpec, get_spec
-from fml_bench.plans import CONFIRMATORY_FIRST_SEED, plan_for
+from fml_bench.plans import CONFIRMATORY_FIRST_SEED, knockout_plan_for, plan_for
 from fml_bench.records import RunRecord
 from fml_bench.runner import Progress, run_experiment
 from fml_bench.stats import TwoStageDesign
@@ -30,8 +30,8 @@ class SuiteConfig:
     alpha: the family-wise error rate of the run; each claim is tested at alpha / family_size
     (Bonferroni; the report adds Holm-adjusted p), split over the two looks of its design, for
     both verdicts. seeds: (n1, n2) overriding every claim's plan. knockout: run each claim
-    with its mechanism removed (the verdict must be *fail*). runner: trains a spec for seeds
-    (default: through the store with the engine); tests inject one.
+    with its mechanism removed (the verdict must be *fail*), at the knock-out's own plan.
+    runner: trains a spec for seeds (default: through the store with the engine); tests inject one.
     """
 
     tier: Tier
@@ -53,6 +53,8 @@ class SuiteConfig:
             n1, n2 = self.seeds
         elif claim.kind == MEASUREMENT:  # nothing to decide, so nothing to plan: one look
             n1 = n2 = MEASUREMENT_SEEDS
+        elif self.knockout and (ko_plan := knockout_plan_for(claim.id, self.tier.name)) is not None:
+            n1, n2 = ko_plan.n1, ko_plan.n2
         else:
             plan = plan_for(claim.id, self.tier.name)
             n1, n2 = plan.n1, plan.n2

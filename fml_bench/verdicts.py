@@ -10,10 +10,12 @@ interest (SESOI) for the tier. Two one-sided tests at the same level decide:
 
 Continuous metrics use Student's t; discrete ones (epochs) the exact sign-flip permutation
 test; spreads of paired arms the Pitman-Morgan test. Stated rules for degenerate samples:
-identical arms (the same value in both arms for every seed) have an effect known exactly,
-fail if it is short of the SESOI; a sample without spread gets the exact sign test and no
-interval. A claim passes when all its parts pass and fails when any part fails
-(intersection-union: its p is the largest of its parts').
+identical arms (both arms are the same runs: the same spec hash, seed and engine for every
+seed, as when a knock-out turns one arm into the other) have an effect known exactly, fail if
+it is short of the SESOI; arms of different runs whose values merely coincide go through the
+test like any others; a sample without spread gets the exact sign test and no interval. A
+claim passes when all its parts pass and fails when any part fails (intersection-union: its p
+is the largest of its parts').
 """
 
 from __future__ import annotations
@@ -153,15 +155,28 @@ def part_values(part: Part, runs: dict[str, list[RunRecord]]) -> tuple[np.ndarra
     return a, np.array([(part.metric_b or part.metric)(r) for r in runs[part.b]])
 
 
+def same_runs(part: Part, runs: dict[str, list[RunRecord]]) -> bool:
+    """True when the part's two arms are the very same runs seed for seed (the same spec hash,
+    seed and engine) measured by the same metric: a knock-out that turned one arm into the other.
+    Equal metric values of different runs are not enough."""
+    if part.b is None or (part.metric_b is not None and part.metric_b != part.metric):
+        return False
+    return all((ra.spec_hash, ra.seed, ra.engine) == (rb.spec_hash, rb.seed, rb.engine)
+               for ra, rb in zip(runs[part.a], runs[part.b], strict=True))
+
+
 def decide_part(part: Part, a: np.ndarray, b: np.ndarray | None, tier: str, level: float,
-                interval: bool = True) -> PartResult:
+                interval: bool = True, same_runs: bool = False) -> PartResult:
     """Test one part on per-seed values `a` (and `b`, paired) at `level` for both verdicts
-    (`interval` False skips the permutation interval, which decides nothing: for simulations)."""
+    (`interval` False skips the permutation interval, which decides nothing: for simulations).
+    `same_runs`: the two arms are the same runs (see `same_runs`), so their effect is known."""
     sesoi = part.sesoi_for(tier)
     common = dict(part_id=part.id, says=part.says, metric=part.metric.name, metric_key=part.metric.key,
                   a=part.a, b=part.b, values_a=a.tolist(), values_b=None if b is None else b.tolist(),
                   sesoi=sesoi.value, sesoi_source=sesoi.source)
-    if b is not None and np.array_equal(a, b):
+    if same_runs and b is not None:
+        if not np.array_equal(a, b):
+            raise ValueError(f"part {part.id!r}: arms said to be the same runs have different values")
         return _identical_arms(part, a, sesoi.value, common)
     if part.kind is Kind.LESS_SPREAD:
         return _spread(a, b, sesoi.value, level, common)

@@ -42,7 +42,7 @@ def records(name: str, seeds: int = 10, epochs: int = 20, extra=None, **kw) -> l
     for s in range(seeds):
         rng = np.random.default_rng([s, 7])
         ex = {k: float(rng.normal(mu, sd)) for k, (mu, sd) in (extra or {}).items()}
-        out.append(RunRecord(spec_name=name, spec_hash="synthetic", seed=s, engine="synthetic",
+        out.append(RunRecord(spec_name=name, spec_hash=f"synthetic:{name}", seed=s, engine="synthetic",
                              history=curves(epochs, zlib.crc32(f"{name}:{s}".encode()), **kw),
                              epoch_seconds=[0.0] * epochs, wall_seconds=0.0, extra=ex,
                              fingerprint={**FINGERPRINT, "data": f"synthetic:{name.split('-')[0]}"}))

@@ -121,10 +121,25 @@ def test_pitman_morgan_keeps_alpha_with_correlated_arms_of_equal_spread():
 def test_identical_arms_fail_and_no_interval_is_ever_zero_width():
     part = less("x", "x", VALUE, "a", "b", sesoi={"fast": Sesoi(0.05, "test")})
     same = np.array([0.3, 0.31, 0.29, 0.33, 0.3])
-    res = decide_part(part, same, same.copy(), "fast", ALPHA)
+    res = decide_part(part, same, same.copy(), "fast", ALPHA, same_runs=True)
     assert res.verdict == FAIL and res.test == "identical arms" and np.isnan(res.ci_low)
     constant = decide_part(part, same - 0.1, same, "fast", ALPHA)  # every seed exactly -0.1
     assert np.isnan(constant.ci_low) and constant.p == pytest.approx(2**-5)
     assert constant.verdict == INCONCLUSIVE  # 2^-5 is above the level: the sign test cannot decide at 5
     spread = decide_part(part, same - 0.1 + np.array([0, 1e-3, -1e-3, 2e-3, 0]), same, "fast", ALPHA)
     assert spread.ci_high > spread.ci_low
+
+
+def test_equal_values_of_different_runs_go_through_the_test():
+    """Two models whose epoch of minimum agrees on every seed are not the same runs: the old rule
+    failed them with p_fail 0 (P(fail) 0.8^n in a world at the SESOI with 80% zero differences)."""
+    part = greater("later-minimum", "x", EPOCH, "a", "b", sesoi={"fast": Sesoi(1, "test")})
+    fours = np.full(5, 4.0)
+    res = decide_part(part, fours, fours.copy(), "fast", ALPHA)
+    assert res.test != "identical arms" and res.verdict == INCONCLUSIVE and res.p_fail >= 2**-5
+
+
+def test_arms_said_to_be_the_same_runs_must_agree():
+    part = less("x", "x", VALUE, "a", "b", sesoi={"fast": Sesoi(0.05, "test")})
+    with pytest.raises(ValueError, match="same runs"):
+        decide_part(part, np.array([0.1, 0.2]), np.array([0.1, 0.3]), "fast", ALPHA, same_runs=True)

@@ -6,6 +6,8 @@ arm it was turned into, its verdict is FAIL. Real-training knock-outs: benchmark
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from fml_bench.claims import CLAIMS, FAMILY_SIZE, get_claim
@@ -71,7 +73,8 @@ def world_runner(tier: str):
             changed = next(k for (exp, k) in KNOCKED_OUT_WORLDS if exp == spec.name and
                            getattr(spec, k) != getattr(get_spec(spec.name, tier), k))
             kw, name = KNOCKED_OUT_WORLDS[(spec.name, changed)], f"{spec.name}-knocked-out"
-        return [r for r in records(name, seeds=max(seeds) + 1, **kw) if r.seed in seeds]
+        return [dataclasses.replace(r, spec_name=spec.name, spec_hash=spec.content_hash())
+                for r in records(name, seeds=max(seeds) + 1, **kw) if r.seed in seeds]
 
     return run
 
