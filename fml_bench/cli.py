@@ -78,7 +78,7 @@ def cmd_plans(args) -> int:
     """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier,
     and the simulated chances of *pass* at the pilots' effect and of *fail* at zero effect."""
     from fml_bench.claims import CLAIMS
-    from fml_bench.plans import plan_for
+    from fml_bench.plans import knockout_plan_for, plan_for
 
     tiers = [args.tier] if args.tier else list(TIERS)
     rows = []
@@ -88,10 +88,15 @@ def cmd_plans(args) -> int:
             sesoi = "; ".join(f"{p.id} {p.sesoi_for(tier).value:g} ({p.sesoi_for(tier).source})" for p in claim.parts)
             chances = ("n/a" if plan.p_pass is None else f"{plan.p_pass:.2f}",
                        "n/a" if plan.p_fail is None else f"{plan.p_fail:.2f}")
+            ko = knockout_plan_for(claim.id, tier)
+            ko_design = ("its own plan: not planned" if ko is None else
+                         f"{ko.n1}, {ko.n2}: P(fail) {ko.p_fail_bound:.3f} at the pilots' bound, "
+                         f"{ko.p_fail_pilot:.3f} at the pilots")
             rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", *chances,
-                         claim.knockout.says if claim.knockout else "", plan.source])
+                         claim.knockout.says if claim.knockout else "", ko_design, plan.source])
     print(tabulate(rows, headers=["claim", "tier", "smallest effect of interest (source)", "seeds (n1, n2)",
-                                  "P(pass | pilot)", "P(fail | 0)", "knock-out", "plan from"], tablefmt="github",
+                                  "P(pass | pilot)", "P(fail | 0)", "knock-out", "knock-out seeds (n1, n2)",
+                                  "plan from"], tablefmt="github",
                    disable_numparse=True))
     return 0
 
@@ -266,6 +271,34 @@ def cmd_compare(args) -> int:
     return 1 if comparison.regressions else 0
 
 
+def cmd_ab(args) -> int:
+    from fml_bench import ab, builds
+    from fml_bench.claims import CLAIMS, get_claim
+    from fml_bench.report import ab_page
+
+    claims = list(dict.fromkeys(args.claims)) or [c.id for c in CLAIMS]
+    for cid in claims:
+        get_claim(cid)  # an unknown name is refused before anything is built or trained
+    folder = Path(args.out) if args.out else paths.reports_dir(None) / "ab" / _timestamp()
+    pair = {"a": builds.resolve(args.build_a), "b": builds.resolve(args.build_b)}
+    for side, build in pair.items():
+        print(f"build {side.upper()}: {build.describe()} ({build.python})", flush=True)
+    result = ab.run_ab(pair, args.tier or "fast", claims, folder, rounds=args.rounds, epochs=args.epochs,
+                       engine=args.engine, effects=not args.no_effects, speed=not args.no_speed,
+                       threshold=args.threshold, log=lambda m: print(m, flush=True))
+    page = ab_page.write(result, folder)
+    print(f"wrote {page}")
+    for alarm in result.alarms:
+        print(f"ALARM {alarm}")
+    return 1 if result.alarms else 0
+
+
+def _timestamp() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fml-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more, TensorFlow's C++ log included")
@@ -335,6 +368,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("current")
     p.add_argument("--factor", type=float, default=1.2, help="slow-down factor that counts (1.2)")
     p.set_defaults(func=cmd_compare)
+    p = command("ab", help="what changed between two framework builds on this machine: effects paired by seed, "
+                           "speed timed in alternating rounds; exit 0 nothing flagged, 1 an alarm, 2 error")
+    p.add_argument("build_a", metavar="A",
+                   help="the reference build: a Python executable with fml-bench, or pip requirements in one "
+                        "string, e.g. 'tensorflow-cpu==2.16.2 keras==3.3.3'")
+    p.add_argument("build_b", metavar="B", help="the build under test, e.g. 'tf-nightly keras-nightly'")
+    p.add_argument("claims", nargs="*", help="claim ids (default: all)")
+    p.add_argument("--tier", choices=list(TIERS), default=None, help="scale of the claims (default fast)")
+    p.add_argument("--engine", default=None, help="engine of the claims (default: the tier's)")
+    p.add_argument("--rounds", type=options.int_at_least(2), default=8,
+                   help="alternating timing rounds (8: see the power column of the report)")
+    p.add_argument("--epochs", type=options.int_at_least(2), default=3,
+                   help="epochs per experiment per timing round (the first is dropped)")
+    p.add_argument("--threshold", type=float, default=1.05, help="time ratio B/A whose lower bound counts as slower")
+    p.add_argument("--no-effects", action="store_true", help="time only")
+    p.add_argument("--no-speed", action="store_true", help="compare effects only")
+    p.add_argument("--out", help="the A/B's folder (default reports/ab/<time>); a rerun there resumes")
+    p.set_defaults(func=cmd_ab)
     return parser
 
 

@@ -1,0 +1,163 @@
+"""Framework builds to compare: a Python executable that has fml-bench, or a pip requirement set
+(`"tensorflow-cpu==2.16.2 keras==3.3.3"`, `"tf-nightly keras-nightly"`) installed once into a
+cached virtualenv with this fml-bench beside it.
+
+A requirement set's virtualenv lives under `<cache>/builds/<digest of the set>`; it counts as
+built only once its `build.json` (the versions it ended up with) is written, so an interrupted
+install is redone, never half-used. Nothing here imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from fml_bench import paths
+from fml_bench.errors import FmlBenchError
+
+BUILD_RECORD = "build.json"
+FRAMEWORK_PACKAGES = re.compile(r"^(tensorflow|tf-nightly|tf_nightly|keras|keras-nightly|keras_nightly)([-_].*)?$",
+                                re.IGNORECASE)
+_VERSIONS_PROBE = (
+    "import json, platform, numpy\n"
+    "out = {'python': platform.python_version(), 'numpy': numpy.__version__}\n"
+    "try:\n"
+    "    import tensorflow as tf; out['tensorflow'] = tf.__version__\n"
+    "except Exception as e: out['tensorflow'] = 'absent'\n"
+    "import keras; out['keras'] = keras.__version__\n"
+    "import fml_bench; out['fml_bench'] = fml_bench.__version__\n"
+    "print(json.dumps(out))\n"
+)
+
+
+class BuildError(FmlBenchError):
+    """A build could not be set up or does not run fml-bench."""
+
+
+@dataclass(frozen=True)
+class Build:
+    """One side of a comparison. label: what the user gave (a path or a requirement set);
+    python: the executable that runs it; versions: TensorFlow, Keras, numpy, Python and
+    fml-bench as that interpreter reports them."""
+
+    label: str
+    python: Path
+    versions: dict[str, str]
+
+    def describe(self) -> str:
+        """'TF 2.16.2, Keras 3.3.3 (build of 2026-10-26)' style."""
+        tf, keras = self.versions.get("tensorflow", "?"), self.versions.get("keras", "?")
+        dates = [d for d in (build_date(tf), build_date(keras)) if d]
+        text = f"TensorFlow {tf}, Keras {keras}"
+        return text + (f" (nightly of {', '.join(dict.fromkeys(dates))})" if dates else "")
+
+
+def build_date(version: str) -> str | None:
+    """The date of a dated nightly version ('2.23.0.dev20261026' -> '2026-10-26'), else None."""
+    match = re.search(r"dev(\d{4})(\d{2})(\d{2})", version)
+    return f"{match[1]}-{match[2]}-{match[3]}" if match else None
+
+
+def requirement_set(text: str) -> tuple[str, ...]:
+    """The requirements of a set given as one string, sorted (the order does not matter)."""
+    return tuple(sorted(text.split()))
+
+
+def looks_like_python(text: str) -> bool:
+    """A build given as an executable path rather than as requirements."""
+    return os.sep in text or text.startswith(".") or Path(text).is_file()
+
+
+def project_root() -> Path:
+    """The source tree of this fml-bench (installed into each build, so both run the same code)."""
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "pyproject.toml").is_file():
+        raise BuildError("fml-bench is not installed from a source tree, so it cannot be installed into a "
+                         "build's virtualenv: clone the repository and `pip install -e .` there")
+    return root
+
+
+def runtime_requirements() -> list[str]:
+    """fml-bench's own dependencies without the framework (each build brings its own)."""
+    out = []
+    for req in metadata.requires("fml-bench") or []:
+        if ";" in req:  # extras and markers: not needed to run claims
+            continue
+        name = re.split(r"[<>=!~ \[]", req, maxsplit=1)[0]
+        if not FRAMEWORK_PACKAGES.match(name):
+            out.append(req)
+    return out
+
+
+def probe_versions(python: Path) -> dict[str, str]:
+    """The versions `python` reports; a BuildError saying why when it cannot run fml-bench."""
+    try:
+        done = subprocess.run([str(python), "-c", _VERSIONS_PROBE], capture_output=True, text=True, timeout=600,
+                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    except OSError as exc:
+        raise BuildError(f"cannot run {python}: {exc.strerror}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BuildError(f"{python} cannot import TensorFlow/Keras and fml-bench: {last}. "
+                         "Give a requirement set instead, or `pip install -e <fml-bench>` into it")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def build_folder(requirements: tuple[str, ...], base: Path | None = None) -> Path:
+    digest = hashlib.sha256(json.dumps([sys.version_info[:2], list(requirements)]).encode()).hexdigest()[:12]
+    return (base or paths.cache_dir() / "builds") / digest
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    with open(log, "a") as out:
+        out.write(f"$ {' '.join(cmd)}\n")
+        out.flush()
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+    if done.returncode != 0:
+        tail = log.read_text().strip().splitlines()[-3:]
+        raise BuildError(f"`{' '.join(cmd[:4])} ...` failed (exit {done.returncode}); the last lines of {log}:\n  "
+                         + "\n  ".join(tail))
+
+
+def install(requirements: tuple[str, ...], base: Path | None = None, log=print) -> Path:
+    """The Python of a virtualenv holding `requirements` and this fml-bench (built once, cached)."""
+    folder = build_folder(requirements, base)
+    python = folder / "bin" / "python"
+    if (folder / BUILD_RECORD).is_file() and python.exists():
+        return python
+    if folder.exists():  # an earlier install was interrupted
+        shutil.rmtree(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    log(f"building {' '.join(requirements)} into {folder} (once; cached for later runs)")
+    install_log = folder.with_suffix(".log")
+    install_log.write_text("")
+    _run([sys.executable, "-m", "venv", str(folder)], install_log)
+    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    _run(pip + [*requirements, *runtime_requirements()], install_log)
+    _run(pip + ["--no-deps", "-e", str(project_root())], install_log)
+    versions = probe_versions(python)
+    (folder / BUILD_RECORD).write_text(json.dumps({"requirements": list(requirements), "versions": versions},
+                                                  indent=1))
+    return python
+
+
+def resolve(text: str, base: Path | None = None, log=print) -> Build:
+    """A build from what the user gave: an executable path, or a requirement set to install."""
+    text = text.strip()
+    if not text:
+        raise BuildError("an empty build: give a Python executable or requirements such as 'tensorflow-cpu keras'")
+    if looks_like_python(text):
+        python = Path(text).expanduser()
+        if not python.is_file():
+            raise BuildError(f"no Python executable at {python}")
+        return Build(label=text, python=python, versions=probe_versions(python))
+    python = install(requirement_set(text), base, log)
+    return Build(label=text, python=python, versions=probe_versions(python))
