@@ -13,7 +13,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +30,7 @@ from fml_bench.errors import FmlBenchError
 
 SIDES = ("a", "b")
 TIMING_MARK = "FML_BENCH_TIMING "
+INTERRUPTED = "INTERRUPTED"
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,8 @@ class ABResult:
     speed: list[ab_stats.SpeedChange] = field(default_factory=list)
     verdicts: dict[str, dict[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: B's results document (for the history), when B's claims ran
+    results_b: dict | None = None
 
     @property
     def alarms(self) -> list[str]:
@@ -49,14 +54,21 @@ class ABResult:
                 for p in self.parts if p.alarm]
         out += [f"{s.experiment}: {s.ratio:.2f}x slower [{s.ratio_low:.2f}, {s.ratio_high:.2f}]"
                 for s in self.speed if s.alarm]
+        if self.interrupted:
+            out.append("the A/B did not finish (a signal or its time budget): the report holds what finished; "
+                       "a whole run that got much slower ends this way too")
         return out
+
+    @property
+    def interrupted(self) -> bool:
+        return any(n.startswith(INTERRUPTED) for n in self.notes)
 
     def to_dict(self) -> dict:
         return {"builds": self.builds, "tier": self.tier, "claims": self.claims, "verdicts": self.verdicts,
                 "flips": [asdict(f) | {"alarm": f.alarm} for f in self.flips],
                 "parts": [asdict(p) | {"alarm": p.alarm} for p in self.parts],
                 "speed": [asdict(s) | {"alarm": s.alarm} for s in self.speed],
-                "notes": self.notes, "alarms": self.alarms}
+                "notes": self.notes, "alarms": self.alarms, "interrupted": self.interrupted}
 
 
 class ABError(FmlBenchError):
@@ -87,14 +99,36 @@ def run_claims(build: Build, side_dir: Path, tier: str, claims: Sequence[str], e
            "--report-dir", str(reports), *(["--engine", engine] if engine else []), *claims]
     log(f"[{side_dir.name}] {build.describe()}: checking {len(claims)} claim(s) at the {tier} tier")
     with open(side_dir / "check.log", "a") as out:
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=_child_env())
-    if done.returncode not in (0, 1):  # 1: a claim failed, which the comparison reports
-        raise ABError(f"build {side_dir.name} ({build.label}): `fml-bench check` exited {done.returncode}; "
+        code = run_child(cmd, out)
+    if code not in (0, 1):  # 1: a claim failed, which the comparison reports
+        raise ABError(f"build {side_dir.name} ({build.label}): `fml-bench check` exited {code}; "
                       f"see {side_dir / 'check.log'}")
-    results = reports / "latest" / "results.json"
-    if not results.is_file():
+    doc = latest_results(side_dir)
+    if doc is None:
         raise ABError(f"build {side_dir.name}: no results.json under {reports}; see {side_dir / 'check.log'}")
-    return json.loads(results.read_text())
+    return doc
+
+
+def latest_results(side_dir: Path) -> dict | None:
+    """The side's newest results document (complete, or what an interrupted check finished)."""
+    results = side_dir / "reports" / "latest" / "results.json"
+    return json.loads(results.read_text()) if results.is_file() else None
+
+
+def run_child(cmd: list[str], out, grace_seconds: float = 600.0) -> int:
+    """Run `cmd` in a session of its own (a signal to our process group does not reach it twice);
+    on SIGINT/SIGTERM here, pass one SIGINT on and wait for it to write what it finished."""
+    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=_child_env(), start_new_session=True)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        raise
 
 
 def compare_effects(doc_a: dict, doc_b: dict, tier: str, alpha: float = ab_stats.DEFAULT_ALPHA
@@ -139,11 +173,14 @@ def time_round(build: Build, tier: str, experiments: Sequence[str], epochs: int,
     """One child process in `build`: seconds per epoch (median after the first) per experiment."""
     cmd = [str(build.python), "-m", "fml_bench.timing_probe", "--tier", tier, "--epochs", str(epochs),
            "--engine", engine, *experiments]
-    done = subprocess.run(cmd, capture_output=True, text=True, env=_child_env())
-    line = next((ln for ln in done.stdout.splitlines() if ln.startswith(TIMING_MARK)), None)
-    if done.returncode != 0 or line is None:
-        tail = "\n  ".join(done.stderr.strip().splitlines()[-5:])
-        raise ABError(f"timing in {build.label} failed (exit {done.returncode}):\n  {tail}")
+    with tempfile.TemporaryFile("w+") as out:
+        code = run_child(cmd, out, grace_seconds=5)
+        out.seek(0)
+        text = out.read()
+    line = next((ln for ln in text.splitlines() if ln.startswith(TIMING_MARK)), None)
+    if code != 0 or line is None:
+        tail = "\n  ".join(text.strip().splitlines()[-5:])
+        raise ABError(f"timing in {build.label} failed (exit {code}):\n  {tail}")
     seconds = json.loads(line[len(TIMING_MARK):])
     return {name: float(np.median(values)) for name, values in seconds.items()}
 
@@ -157,19 +194,34 @@ def measure_speed(builds: dict[str, Build], tier: str, experiments: Sequence[str
     done = []
     if log_file.is_file():
         done = [r for r in map(json.loads, log_file.read_text().splitlines()) if r.get("key") == key]
-    for r in range(len(done), rounds):
-        order = SIDES if r % 2 == 0 else SIDES[::-1]
-        seconds = {}
-        started = time.monotonic()
-        for side in order:
-            seconds[side] = time_round(builds[side], tier, experiments, epochs, engine)
-        row = {"key": key, "round": r, "order": "".join(order), "seconds": seconds}
-        with open(log_file, "a") as out:
-            out.write(json.dumps(row) + "\n")
-        done.append(row)
-        log(f"timing round {r + 1}/{rounds} ({''.join(order).upper()}) in {time.monotonic() - started:.0f} s")
-    return {name: [(row["seconds"]["a"][name], row["seconds"]["b"][name]) for row in done[:rounds]]
-            for name in experiments}
+    try:
+        for r in range(len(done), rounds):
+            order = SIDES if r % 2 == 0 else SIDES[::-1]
+            seconds = {}
+            started = time.monotonic()
+            for side in order:
+                seconds[side] = time_round(builds[side], tier, experiments, epochs, engine)
+            row = {"key": key, "round": r, "order": "".join(order), "seconds": seconds}
+            with open(log_file, "a") as out:
+                out.write(json.dumps(row) + "\n")
+            done.append(row)
+            log(f"timing round {r + 1}/{rounds} ({''.join(order).upper()}) in {time.monotonic() - started:.0f} s")
+    except KeyboardInterrupt:
+        log(f"timing interrupted after {len(done)} complete round(s)")
+        raise Interrupted(_rounds_of(done[:rounds], experiments)) from None
+    return _rounds_of(done[:rounds], experiments)
+
+
+class Interrupted(Exception):
+    """Timing stopped by a signal; `rounds` holds what was measured."""
+
+    def __init__(self, rounds: dict[str, list[tuple[float, float]]]):
+        super().__init__("interrupted")
+        self.rounds = rounds
+
+
+def _rounds_of(rows: list[dict], experiments: Sequence[str]) -> dict[str, list[tuple[float, float]]]:
+    return {name: [(row["seconds"]["a"][name], row["seconds"]["b"][name]) for row in rows] for name in experiments}
 
 
 def experiments_of(claims: Sequence[str]) -> list[str]:
@@ -180,7 +232,8 @@ def experiments_of(claims: Sequence[str]) -> list[str]:
 
 
 def run_ab(builds: dict[str, Build], tier: str, claims: Sequence[str], folder: Path, *, rounds: int = 8,
-           epochs: int = 3, engine: str | None = None, timing_engine: str = "reference", effects: bool = True,
+           epochs: int = 3, engine: str | None = None, timing_engine: str = "reference",
+           timing_tier: str | None = None, effects: bool = True,
            speed: bool = True, alpha: float = ab_stats.DEFAULT_ALPHA, threshold: float = ab_stats.SLOWER_THRESHOLD,
            log: Callable[[str], None] = print) -> ABResult:
     """Run both sides and compare; the caller writes the report."""
@@ -191,24 +244,37 @@ def run_ab(builds: dict[str, Build], tier: str, claims: Sequence[str], folder: P
     parts: list[ab_stats.PartChange] = []
     notes: list[str] = []
     verdicts: dict[str, dict[str, str]] = {}
-    if effects:
-        docs = {}
+    docs: dict[str, dict] = {}
+    timed: dict[str, list[tuple[float, float]]] = {}
+    experiments = experiments_of(claims)
+    try:
+        if effects:
+            for side in SIDES:
+                (folder / side).mkdir(exist_ok=True)
+                docs[side] = run_claims(builds[side], folder / side, tier, claims, engine, log)
+        if speed:
+            timed = measure_speed(builds, timing_tier or tier, experiments, rounds, epochs, timing_engine,
+                                  folder / "timings.jsonl", log)
+    except (KeyboardInterrupt, Interrupted) as stop:
+        notes.append(f"{INTERRUPTED}: the report holds what finished before the signal")
+        timed = stop.rounds if isinstance(stop, Interrupted) else timed
         for side in SIDES:
-            side_dir = folder / side
-            side_dir.mkdir(exist_ok=True)
-            docs[side] = run_claims(builds[side], side_dir, tier, claims, engine, log)
-        flips, parts, notes = compare_effects(docs["a"], docs["b"], tier, alpha)
+            found = docs.get(side) or latest_results(folder / side)
+            if found is not None:
+                docs[side] = found
+    if len(docs) == 2:
+        flips, parts, more = compare_effects(docs["a"], docs["b"], tier, alpha)
+        notes += more
         verdicts = {c["claim_id"]: {side: next((d["verdict"] for d in docs[side]["claims"]
                                                if d["claim_id"] == c["claim_id"]), "") for side in SIDES}
-                    for c in docs["a"]["claims"]}
+                    for c in docs["a"]["claims"] if not c.get("knockout")}
     changes = []
-    if speed:
-        experiments = experiments_of(claims)
-        timed = measure_speed(builds, tier, experiments, rounds, epochs, timing_engine, folder / "timings.jsonl", log)
-        confidence = 1 - alpha / max(len(experiments), 1)
-        changes = [ab_stats.speed_change(name, timed[name], confidence, threshold) for name in experiments]
+    confidence = 1 - alpha / max(len(experiments), 1)
+    for name in experiments:
+        if len(timed.get(name, [])) >= 2:
+            changes.append(ab_stats.speed_change(name, timed[name], confidence, threshold))
     return ABResult(builds=info, tier=tier, claims=list(claims), flips=flips, parts=parts, speed=changes,
-                    verdicts=verdicts, notes=notes)
+                    verdicts=verdicts, notes=notes, results_b=docs.get("b"))
 
 
 __all__ = ["ABResult", "ABError", "BuildError", "run_ab", "compare_effects", "measure_speed"]

@@ -71,6 +71,27 @@ def requirement_set(text: str) -> tuple[str, ...]:
     return tuple(sorted(text.split()))
 
 
+def pin_newest(text: str) -> str:
+    """`text` with every requirement that names no version pinned to the newest one on the package
+    index (pre-releases for *-nightly packages): 'tf-nightly keras' -> 'tf-nightly==2.23.0.dev20261026
+    keras==3.15.1'. A cached build is keyed by its requirements, so an unpinned set would be built
+    once and reused forever."""
+    pinned = []
+    for req in text.split():
+        if re.search(r"[<>=!~@ ]", req):
+            pinned.append(req)
+            continue
+        pre = ["--pre"] if "nightly" in req.lower() else []
+        done = subprocess.run([sys.executable, "-m", "pip", "index", "versions", *pre, req], capture_output=True,
+                              text=True, timeout=300)
+        match = re.search(rf"^{re.escape(req)} \(([^)]+)\)", done.stdout, re.MULTILINE | re.IGNORECASE)
+        if done.returncode != 0 or match is None:
+            last = (done.stderr.strip().splitlines() or ["no answer"])[-1]
+            raise BuildError(f"cannot find the newest version of {req} on the package index: {last}")
+        pinned.append(f"{req}=={match[1]}")
+    return " ".join(pinned)
+
+
 def looks_like_python(text: str) -> bool:
     """A build given as an executable path rather than as requirements."""
     return os.sep in text or text.startswith(".") or Path(text).is_file()

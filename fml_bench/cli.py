@@ -280,13 +280,19 @@ def cmd_ab(args) -> int:
     for cid in claims:
         get_claim(cid)  # an unknown name is refused before anything is built or trained
     folder = Path(args.out) if args.out else paths.reports_dir(None) / "ab" / _timestamp()
-    pair = {"a": builds.resolve(args.build_a), "b": builds.resolve(args.build_b)}
+    given = {"a": args.build_a, "b": args.build_b}
+    if args.pin_newest:
+        given = {side: text if builds.looks_like_python(text) else builds.pin_newest(text)
+                 for side, text in given.items()}
+    pair = {side: builds.resolve(text) for side, text in given.items()}
     for side, build in pair.items():
         print(f"build {side.upper()}: {build.describe()} ({build.python})", flush=True)
     result = ab.run_ab(pair, args.tier or "fast", claims, folder, rounds=args.rounds, epochs=args.epochs,
-                       engine=args.engine, effects=not args.no_effects, speed=not args.no_speed,
-                       threshold=args.threshold, log=lambda m: print(m, flush=True))
+                       engine=args.engine, timing_tier=args.timing_tier, effects=not args.no_effects,
+                       speed=not args.no_speed, threshold=args.threshold, log=lambda m: print(m, flush=True))
     page = ab_page.write(result, folder)
+    if args.history:
+        ab_page.append_history(result, Path(args.history))
     print(f"wrote {page}")
     for alarm in result.alarms:
         print(f"ALARM {alarm}")
@@ -382,6 +388,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=options.int_at_least(2), default=3,
                    help="epochs per experiment per timing round (the first is dropped)")
     p.add_argument("--threshold", type=float, default=1.05, help="time ratio B/A whose lower bound counts as slower")
+    p.add_argument("--timing-tier", choices=list(TIERS), default=None,
+                   help="scale of the timed experiments (default: --tier; the nightly times the fast tier)")
+    p.add_argument("--pin-newest", action="store_true",
+                   help="pin each requirement without a version to the newest on the index (a fresh build each day)")
+    p.add_argument("--history", metavar="FILE",
+                   help="append B's verdicts, effects and seconds per epoch to this history.jsonl (fml-bench history)")
     p.add_argument("--no-effects", action="store_true", help="time only")
     p.add_argument("--no-speed", action="store_true", help="compare effects only")
     p.add_argument("--out", help="the A/B's folder (default reports/ab/<time>); a rerun there resumes")

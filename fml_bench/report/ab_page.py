@@ -12,9 +12,28 @@ from tabulate import tabulate
 from fml_bench import ab_stats
 from fml_bench.ab import ABResult
 from fml_bench.report.results import json_safe
+from fml_bench.report.run import append_history_line, history_line
 
 MARK = {ab_stats.UNCHANGED: "=", ab_stats.CHANGED: "CHANGED", ab_stats.UNDECIDED: "?",
         ab_stats.SLOWER: "SLOWER", ab_stats.FASTER: "faster", ab_stats.SAME_SPEED: "="}
+
+
+def append_history(result: ABResult, path: Path) -> None:
+    """One history line for build B: its claims' verdicts and main effects (as `fml-bench check`
+    writes them) and each experiment's seconds per epoch with its ratio to A, so that `fml-bench
+    history` follows effects and timings night after night."""
+    import datetime as dt
+
+    b = result.builds["b"]
+    line = history_line(result.results_b) if result.results_b else {"claims": {}}
+    line.update(run_id=line.get("run_id") or f"ab-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}",
+                created=line.get("created") or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                tensorflow=b["versions"].get("tensorflow"), keras=b["versions"].get("keras"),
+                keras_backend=line.get("keras_backend") or "tensorflow", ab_against=result.builds["a"]["describe"],
+                timings={s.experiment: {"seconds": s.seconds_b, "ratio": s.ratio, "ratio_low": s.ratio_low,
+                                        "ratio_high": s.ratio_high, "verdict": s.verdict} for s in result.speed})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    append_history_line(path, json_safe(line))
 
 
 def write(result: ABResult, folder: Path) -> Path:

@@ -1,8 +1,10 @@
 """History across runs: per claim, the main effect with its interval over nights and versions,
 change points found by `ruptures`, and a markdown page with one figure per claim.
 
-Input: `history.jsonl` in a reports folder (one line per run, written with every report), and
-each run's `results.json` where it is still there (for the interval when the line lacks it).
+Input: `history.jsonl` in a reports folder (one line per run, written with every report, and by
+`fml-bench ab --history`, whose lines add each experiment's seconds per epoch: the series
+`<experiment>/seconds-per-epoch`), and each run's `results.json` where it is still there (for the
+interval when the line lacks it).
 A change point is where the mean of the effect series shifts and stays shifted for at least two
 runs: ruptures' PELT search with a least-squares cost, segments of two runs or more, and a
 penalty of 6·log(n)·sigma² (sigma estimated from the median absolute difference of neighbouring
@@ -24,6 +26,7 @@ from fml_bench.errors import FmlBenchError
 from fml_bench.report.run import HISTORY_FILE
 
 PAGE = "history.md"
+TIME_SERIES = "seconds-per-epoch"
 MIN_RUNS_FOR_CHANGE_POINTS = 4
 PENALTY_FACTOR = 6.0
 MIN_SEGMENT = 2
@@ -76,6 +79,14 @@ def read_history(reports: Path) -> list[Series]:
             s.low.append(_num(low))
             s.high.append(_num(high))
             s.verdicts.append(claim.get("verdict", "?"))
+        for experiment, timing in run.get("timings", {}).items():  # lines written by `fml-bench ab`
+            s = series.setdefault(f"{experiment}/{TIME_SERIES}", Series(f"{experiment}/{TIME_SERIES}"))
+            s.run_ids.append(run["run_id"])
+            s.versions.append(version)
+            s.effect.append(_num(timing.get("seconds")))
+            s.low.append(float("nan"))
+            s.high.append(float("nan"))
+            s.verdicts.append(f"{timing.get('verdict', '?')} ({_num(timing.get('ratio')):.2f}x)")
     for s in series.values():
         s.change_points = change_points(np.asarray(s.effect, float))
     return [series[k] for k in sorted(series)]

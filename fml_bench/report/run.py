@@ -135,7 +135,17 @@ def point_latest(root: Path, folder: Path) -> None:
 
 def append_history(root: Path, doc: dict) -> None:
     """One line per run: verdicts and main effects, for trends without re-reading reports."""
-    line = {
+    append_history_line(root / HISTORY_FILE, history_line(doc))
+
+
+def append_history_line(path: Path, line: dict) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
+def history_line(doc: dict) -> dict:
+    """A results document's line of the history: versions, per claim its verdict and main effect."""
+    return {
         "run_id": doc["run_id"], "created": doc["created"], "git_commit": doc["env"].get("git_commit"),
         "tensorflow": doc["env"].get("tensorflow"), "keras": doc["env"].get("keras"),
         "keras_backend": doc["env"].get("keras_backend"),
@@ -145,5 +155,3 @@ def append_history(root: Path, doc: dict) -> None:
                                                      "ci_high": c["parts"][0]["ci_high"]}
                    for c in doc["claims"] if not c.get("knockout")},
     }
-    with open(root / HISTORY_FILE, "a") as fh:
-        fh.write(json.dumps(line) + "\n")
