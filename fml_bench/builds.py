@@ -148,6 +148,14 @@ def _run(cmd: list[str], log: Path) -> None:
                          + "\n  ".join(tail))
 
 
+#: a nightly package and the stable one that writes the same module folder
+NIGHTLY_TWINS = {"keras-nightly": "keras", "tf-nightly": "tensorflow", "tf-nightly-cpu": "tensorflow-cpu"}
+
+
+def requirement_name(req: str) -> str:
+    return re.split(r"[<>=!~ \[@]", req, maxsplit=1)[0].lower().replace("_", "-")
+
+
 def install(requirements: tuple[str, ...], base: Path | None = None, log=print) -> Path:
     """The Python of a virtualenv holding `requirements` and this fml-bench (built once, cached)."""
     folder = build_folder(requirements, base)
@@ -163,8 +171,18 @@ def install(requirements: tuple[str, ...], base: Path | None = None, log=print) 
     _run([sys.executable, "-m", "venv", str(folder)], install_log)
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
     _run(pip + [*requirements, *runtime_requirements()], install_log)
+    nightlies = [r for r in requirements if requirement_name(r) in NIGHTLY_TWINS]
+    if nightlies:  # tensorflow-cpu pulls `keras` beside keras-nightly: both write keras/, the stable one may win
+        twins = [NIGHTLY_TWINS[requirement_name(r)] for r in nightlies]
+        _run([str(python), "-m", "pip", "uninstall", "-y", "-q", *twins], install_log)
+        _run(pip + ["--no-deps", "--force-reinstall", *nightlies], install_log)
     _run(pip + ["--no-deps", "-e", str(project_root())], install_log)
     versions = probe_versions(python)
+    for req in requirements:
+        name, _, pinned = req.partition("==")
+        module = {"keras": "keras", "keras-nightly": "keras"}.get(requirement_name(name))
+        if module and pinned and versions.get(module) != pinned:
+            raise BuildError(f"{folder}: asked for {req}, but the build imports keras {versions.get(module)}")
     (folder / BUILD_RECORD).write_text(json.dumps({"requirements": list(requirements), "versions": versions},
                                                   indent=1))
     return python

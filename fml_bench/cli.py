@@ -242,7 +242,8 @@ def _train_shard(claims, config, shard: tuple[int, int], look: int) -> int:
 def cmd_history(args) -> int:
     from fml_bench.report.history import write_history
 
-    page = write_history(paths.reports_dir(args.report_dir), Path(args.out) if args.out else None)
+    page = write_history(paths.reports_dir(args.report_dir), Path(args.out) if args.out else None,
+                         Path(args.ab) if args.ab else None)
     print(f"wrote {page}")
     return 0
 
@@ -297,6 +298,24 @@ def cmd_ab(args) -> int:
     for alarm in result.alarms:
         print(f"ALARM {alarm}")
     return 1 if result.alarms else 0
+
+
+def cmd_bisect(args) -> int:
+    from fml_bench import bisect
+    from fml_bench.claims import get_claim
+
+    if args.claim:
+        claim = get_claim(args.claim)
+        if args.part and args.part not in [p.id for p in claim.parts]:
+            raise FmlBenchError(f"claim {claim.id} has no part {args.part!r}; its parts: "
+                                f"{', '.join(p.id for p in claim.parts)}")
+    folder = Path(args.out) if args.out else paths.reports_dir(None) / "bisect" / _timestamp()
+    result = bisect.run(args.package, args.good, args.bad, args.with_, folder, claim=args.claim, part=args.part,
+                        experiment=args.experiment, tier=args.tier or "fast", rounds=args.rounds,
+                        threshold=args.threshold, log=lambda m: print(m, flush=True))
+    print(result.summary())
+    print(f"wrote {folder / 'bisect.json'}")
+    return 0
 
 
 def _timestamp() -> str:
@@ -363,7 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_store)
     p = command("history", help="per-claim effects over past runs, change points, history.md with figures")
     p.add_argument("--report-dir", help=f"reports folder holding history.jsonl (${paths.REPORTS_ENV})")
-    p.add_argument("--out", help="where history.md and its figures go (default: the reports folder)")
+    p.add_argument("--out", help="where history.md, index.html and the figures go (default: the reports folder)")
+    p.add_argument("--ab", help="an A/B folder whose report index.html shows first (the nightly's)")
     p.set_defaults(func=cmd_history)
     p = command("report", help="re-render report.md and figures from a results.json")
     p.add_argument("folder")
@@ -398,6 +418,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-speed", action="store_true", help="compare effects only")
     p.add_argument("--out", help="the A/B's folder (default reports/ab/<time>); a rerun there resumes")
     p.set_defaults(func=cmd_ab)
+    p = command("bisect", help="the first dated build of a package where a claim changed or an experiment got "
+                               "slower, against a good build")
+    p.add_argument("--package", required=True, help="the package whose builds are bisected, e.g. keras-nightly")
+    p.add_argument("--good", required=True, help="a version known good (the reference)")
+    p.add_argument("--bad", required=True, help="a newer version where the change is seen")
+    p.add_argument("--with", dest="with_", default="",
+                   help="the other requirements, held fixed, e.g. 'tensorflow-cpu==2.21.0'")
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--claim", help="bisect on this claim's effects (the A/B's rule)")
+    target.add_argument("--experiment", help="bisect on this experiment's seconds per epoch")
+    p.add_argument("--part", help="with --claim: only this part")
+    p.add_argument("--tier", choices=list(TIERS), default=None, help="scale (default fast)")
+    p.add_argument("--rounds", type=options.int_at_least(2), default=6, help="timing rounds per probe")
+    p.add_argument("--threshold", type=float, default=1.05, help="time ratio whose lower bound counts as slower")
+    p.add_argument("--out", help="the bisection's folder (default reports/bisect/<time>); a rerun reuses it")
+    p.set_defaults(func=cmd_bisect)
     return parser
 
 

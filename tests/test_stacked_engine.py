@@ -175,3 +175,16 @@ def test_the_runner_hands_a_batching_engine_chunks_of_its_limit(tmp_path, monkey
     monkeypatch.setattr(stacked, "max_seeds", lambda spec: 3)
     runner.run_experiment(SPEC, list(range(7)), RunStore(tmp_path, fingerprint=FIXED), "stacked")
     assert calls == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_the_default_stack_budget_fits_the_machine(monkeypatch):
+    """A 7 GB runner must not get the 8 GB default (it was killed for memory)."""
+    monkeypatch.delenv(stacked.STACK_MEMORY_ENV, raising=False)
+    monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+                                                             "SC_PHYS_PAGES": 7 * 10**9 // 4096}[name])
+    assert stacked.memory_budget_bytes() == pytest.approx(0.4 * 7e9, rel=1e-3)
+    monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+                                                             "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
+    assert stacked.memory_budget_bytes() == 8e9
+    monkeypatch.setenv(stacked.STACK_MEMORY_ENV, "2")
+    assert stacked.memory_budget_bytes() == 2e9

@@ -38,7 +38,9 @@ ENGINE_NAME = "stacked"
 SPARSE_MAX_UNITS = 64
 EVAL_CHUNK = 8192  # validation rows per call, summed over seeds
 STACK_MEMORY_ENV = "FML_BENCH_STACK_GB"
-STACK_MEMORY_GB = 8.0  # default budget of the per-seed weights and input copies of one stack
+STACK_MEMORY_GB = 8.0  # the most a stack takes by default, on a machine with room for it
+STACK_MEMORY_SHARE = 0.4  # and at most this share of the machine's physical memory (TensorFlow, data and
+# the other core's work need the rest: a 7 GB hosted runner gets a 2.8 GB budget, not 8)
 # Rows a dataset loads as (before a train_size subset), and the bytes a stack keeps per input
 # float: the slot arrays, their stacked copy, the TensorFlow constant and XLA's buffers
 # (measured: 256 seeds of iterated 3x4-fold on 500 images took 20 GB, 81 MB a seed).
@@ -347,11 +349,24 @@ def per_seed_bytes(spec: ExperimentSpec) -> int:
     return weights + rows * features * 4 * copies * COPIES
 
 
+def memory_budget_bytes() -> float:
+    """The stack budget: $FML_BENCH_STACK_GB when set, else the smaller of 8 GB and 40% of the
+    machine's physical memory."""
+    value = os.environ.get(STACK_MEMORY_ENV)
+    if value:
+        return float(value) * 1e9
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return STACK_MEMORY_GB * 1e9
+    return min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * physical)
+
+
 def max_seeds(spec: ExperimentSpec) -> int:
     """How many seeds of `spec` one stack may train within the memory budget
-    ($FML_BENCH_STACK_GB, default 8 GB). A seed's numbers do not depend on its stack-mates, so
-    the split changes no record, only how the work is batched."""
-    budget = float(os.environ.get(STACK_MEMORY_ENV, STACK_MEMORY_GB)) * 1e9
+    (`memory_budget_bytes`). A seed's numbers do not depend on its stack-mates, so the split
+    changes no record, only how the work is batched."""
+    budget = memory_budget_bytes()
     return max(1, min(MAX_SEEDS_PER_STACK, int(budget // per_seed_bytes(spec))))
 
 

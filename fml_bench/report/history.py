@@ -15,8 +15,10 @@ of 12 runs 57% of the time (larger shifts nearly always): a flag to look at, not
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,12 +172,33 @@ def render_page(series: list[Series], figures: dict[str, str]) -> str:
     return "\n".join(out)
 
 
-def write_history(reports: Path, out: Path | None = None) -> Path:
-    """Read `reports`' history, write `history.md` and its figures into `out` (default: `reports`)."""
+def write_history(reports: Path, out: Path | None = None, ab_folder: Path | None = None) -> Path:
+    """Read `reports`' history, write `history.md` and its figures into `out` (default: `reports`),
+    and `index.html` (the page a static host such as GitHub Pages serves): tonight's A/B report
+    from `ab_folder` when given, then the history, figures inline."""
     folder = Path(out or reports)
     folder.mkdir(parents=True, exist_ok=True)
     series = read_history(Path(reports))
     figures = {s.key: plot_series(s, folder).name for s in series}
     page = folder / PAGE
     page.write_text(render_page(series, figures))
+    sections = []
+    if ab_folder is not None and (Path(ab_folder) / "ab.md").is_file():
+        for name in ("ab.md", "ab.png", "ab.json"):
+            if (Path(ab_folder) / name).is_file():
+                shutil.copyfile(Path(ab_folder) / name, folder / name)
+        sections.append(("Tonight's A/B", (folder / "ab.md").read_text(), ["ab.png"]))
+    sections.append(("History", page.read_text(), [figures[s.key] for s in series]))
+    (folder / "index.html").write_text(render_html(sections))
     return page
+
+
+def render_html(sections: list[tuple[str, str, list[str]]]) -> str:
+    """A static page: each section's markdown as preformatted text, then its figures."""
+    body = []
+    for title, text, images in sections:
+        body.append(f"<h1>{html.escape(title)}</h1>\n<pre>{html.escape(text)}</pre>")
+        body += [f'<p><img src="{html.escape(name)}" alt="{html.escape(name)}"></p>' for name in images]
+    return ("<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>fml-bench nightly</title>"
+            "<style>body{font-family:sans-serif;max-width:70em;margin:auto}pre{white-space:pre-wrap}"
+            "img{max-width:100%}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
