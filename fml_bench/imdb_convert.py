@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fml_bench import paths
+from fml_bench import atomic, paths
 from fml_bench.errors import DatasetCorruptError
 
 log = logging.getLogger(__name__)
@@ -93,9 +93,10 @@ def _read_reviews(source: Path) -> dict[tuple[str, str], list[tuple[int, str]]]:
 
 def _source_key(source: Path) -> str:
     digest = hashlib.sha256(f"v{CONVERTER_VERSION}".encode())
-    if source.is_dir():
+    if source.is_dir():  # the content, not names and sizes: a same-size edit of one review is a new source
         for file in sorted(source.glob("*/*/*.txt")):
-            digest.update(f"{file.relative_to(source)}:{file.stat().st_size}".encode())
+            digest.update(f"{file.relative_to(source)}:{file.stat().st_size}:".encode())
+            digest.update(file.read_bytes())
     else:
         with open(source, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -139,12 +140,8 @@ def _cached_conversion(source: Path) -> tuple[dict[str, np.ndarray], dict[str, i
             log.warning("cached IMDB conversion %s is unreadable (%s); converting again", npz_path, exc)
     log.info("converting %s to keras' IMDB format (once; cached in %s)", source, npz_path)
     arrays, word_index = convert(source)
-    tmp = npz_path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)  # type: ignore[arg-type]  # numpy stubs type **kwds as allow_pickle
-    tmp.replace(npz_path)
-    tmp_index = index_path.with_suffix(".tmp")
-    tmp_index.write_text(json.dumps(word_index))
-    tmp_index.replace(index_path)
+    atomic.write_with(npz_path, lambda tmp: np.savez(tmp, **arrays), suffix=".npz")  # type: ignore[arg-type]
+    atomic.write_text(index_path, json.dumps(word_index))
     return arrays, word_index
 
 
@@ -200,20 +197,25 @@ def load_keras_npz(path: Path, num_words: int | None = 10000) -> tuple[Split, Sp
     """Keras' own `imdb.npz` at `path`, post-processed as `keras.datasets.imdb.load_data` does.
 
     Keras 3.15 no longer accepts a path as the file name of its loader, so the file is read here
-    and given keras' steps (`keras_postprocess`). A file whose sha256 is not keras' published one
-    is used with a warning (its content digest is in every record's fingerprint)."""
+    and given keras' steps (`keras_postprocess`). Its reviews are object arrays, which numpy can
+    only read by unpickling, and unpickling runs whatever code a file carries: only a file whose
+    sha256 is keras' published one is unpickled. Any other file is read without pickle (a file of
+    plain arrays), or refused."""
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    trusted = digest == KERAS_IMDB_SHA256
+    if not trusted:
+        log.warning("%s is not keras' published imdb.npz (sha256 %s...); reading it without pickle", path,
+                    digest[:12])
     try:
-        with np.load(path, allow_pickle=True) as f:
+        with np.load(path, allow_pickle=trusted) as f:
             train = (list(f["x_train"]), np.asarray(f["y_train"]))
             test = (list(f["x_test"]), np.asarray(f["y_test"]))
     except (OSError, ValueError, KeyError, EOFError, pickle.UnpicklingError) as exc:
+        why = "" if trusted else ", and it is not keras' published file, so it is not unpickled (that runs code)"
         raise DatasetCorruptError(
-            f"{path} is not a readable keras imdb.npz ({exc}); replace it with keras' file "
+            f"{path} is not a readable keras imdb.npz ({exc}{why}); replace it with keras' file "
             f"(sha256 {KERAS_IMDB_SHA256}) or remove it to use the raw reviews"
         ) from exc
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != KERAS_IMDB_SHA256:
-        log.warning("%s is not keras' published imdb.npz (sha256 %s...); using it as it is", path, digest[:12])
     return keras_postprocess(train, test, num_words=num_words)
 
 

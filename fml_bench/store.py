@@ -24,12 +24,11 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 
-from fml_bench import provenance
+from fml_bench import atomic, provenance
 from fml_bench.engine import engine_version
 from fml_bench.errors import CorruptRecordError, MisplacedRecordError, StoreWriteError
 from fml_bench.experiments import ExperimentSpec
@@ -46,25 +45,9 @@ def _digest(payload: dict) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _file_mode() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def write_atomically(target: Path, text: str) -> None:
     """Write `text` to `target` so that a reader sees the old file or the whole new one, never part."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, _file_mode())  # mkstemp makes 0600: a shared store must be readable
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(target, text)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@ to do (no network is used: keras' download is made to fail in offline mode)."""
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
+import os
 import tarfile
 
 import numpy as np
@@ -166,17 +168,61 @@ def _keras_style_npz(path, n_train=6, n_test=4):
     return seqs
 
 
-def test_an_imdb_npz_in_the_data_folder_is_read_as_keras_would(tmp_path, caplog):
+def test_an_imdb_npz_in_the_data_folder_is_read_as_keras_would(tmp_path, monkeypatch):
     # Issue 10: Keras 3.15 refuses a path as its loader's file name, so any imdb.npz in the data
-    # folder was a traceback.
+    # folder was a traceback. The file stands in for keras' own (its checksum is made the published one).
     seqs = _keras_style_npz(tmp_path / "imdb.npz")
+    monkeypatch.setattr(imdb_convert, "KERAS_IMDB_SHA256",
+                        hashlib.sha256((tmp_path / "imdb.npz").read_bytes()).hexdigest())
     (x_train, y_train), (x_test, y_test) = data.load_imdb(num_words=10, data_dir=tmp_path)
     assert len(x_train) == 6 and len(x_test) == 4
     assert all(s[0] == 1 for s in x_train)  # keras' start character
     assert all(w == 2 or 3 <= w < 10 for s in x_train for w in s[1:])  # index_from 3, oov 2 past num_words
     lengths = sorted(len(s) - 1 for s in x_train)
     assert lengths == sorted(len(s) for s in seqs[:6])
+
+
+class _Payload:
+    """Unpickling this runs os.system: what a hostile imdb.npz would carry."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_data_file_is_never_unpickled_unless_it_is_keras_published_one(tmp_path, caplog):
+    """Issue 21: an imdb.npz carrying a pickle payload ran it during `fml-bench check`."""
+    marker = tmp_path / "PAYLOAD-RAN"
+    x = np.empty(2, dtype=object)
+    x[:] = [_Payload(marker), [1, 2]]
+    np.savez(tmp_path / "imdb.npz", x_train=x, y_train=np.arange(2), x_test=x, y_test=np.arange(2))
+    with pytest.raises(DatasetCorruptError, match="not unpickled"):
+        data.load_imdb(data_dir=tmp_path)
+    assert not marker.exists()
     assert "not keras' published imdb.npz" in caplog.text
+    pickled = tmp_path / "mnist.npz"  # the MNIST loader reads plain arrays only
+    np.savez(pickled, x_train=x, y_train=np.arange(2), x_test=x, y_test=np.arange(2))
+    with pytest.raises(Exception):  # noqa: B017 - any refusal will do, as long as nothing ran
+        data.load_mnist(data_dir=tmp_path)
+    assert not marker.exists()
+
+
+def test_a_same_size_edit_of_one_extracted_review_is_a_new_conversion(tmp_path, monkeypatch):
+    """Issue 21: the conversion cache was keyed on names and sizes, so a same-size edit reused it."""
+    monkeypatch.setattr(imdb_convert, "REVIEWS_PER_CLASS", 2)
+    make_acl_tarball(tmp_path / "acl.tar.gz", 2)
+    with tarfile.open(tmp_path / "acl.tar.gz") as tar:
+        tar.extractall(tmp_path, filter="data")
+    folder = tmp_path / "aclImdb"
+    before = imdb_convert.get_word_index(folder)
+    review = folder / "train" / "pos" / "0_7.txt"
+    text = review.read_text()
+    review.write_text(text.replace("movie", "film!"))  # the same size
+    assert len(review.read_text()) == len(text)
+    after = imdb_convert.get_word_index(folder)
+    assert "film" in after and "film" not in before
 
 
 def test_a_broken_imdb_npz_is_a_clear_error(tmp_path):

@@ -9,6 +9,7 @@ import os
 import secrets
 from pathlib import Path
 
+from fml_bench import atomic
 from fml_bench.env import manifest
 from fml_bench.report import compare as cmp
 from fml_bench.report import figures, markdown, results
@@ -45,9 +46,7 @@ def attach_benchmarks(folder: Path, doc: dict) -> dict:
     benchmarks = _benchmarks(folder)
     if benchmarks and benchmarks != doc.get("benchmarks"):
         doc = {**doc, "benchmarks": benchmarks}
-        tmp = folder / "results.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(folder / "results.json")
+        atomic.write_text(folder / "results.json", json.dumps(doc, indent=1))
     return doc
 
 
@@ -108,9 +107,7 @@ class RunReport:
 
     def _write(self, complete: bool) -> list[cmp.Finding]:
         doc = self._doc(complete)
-        tmp = self.folder / "results.json.tmp"
-        tmp.write_text(json.dumps(doc, indent=1))
-        tmp.replace(self.folder / "results.json")
+        atomic.write_text(self.folder / "results.json", json.dumps(doc, indent=1))
         regressions = render_folder(self.folder, doc, self.baseline)
         point_latest(self.root, self.folder)  # even a run killed outright leaves `latest` on what it finished
         return regressions
@@ -126,11 +123,7 @@ def write_run_report(claim_results: list[ClaimResult], reports_root: Path,
 
 def point_latest(root: Path, folder: Path) -> None:
     """reports/latest -> the newest run (a relative symlink, replaced atomically)."""
-    link = root / "latest"
-    tmp = root / ".latest.tmp"
-    tmp.unlink(missing_ok=True)
-    tmp.symlink_to(folder.name, target_is_directory=True)
-    os.replace(tmp, link)
+    atomic.replace_symlink(root / "latest", folder.name)
 
 
 def append_history(root: Path, doc: dict) -> None:
