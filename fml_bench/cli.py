@@ -19,7 +19,7 @@ from tabulate import tabulate
 
 from fml_bench import __version__, options, paths
 from fml_bench.engine import KERAS_BACKEND_ENV
-from fml_bench.errors import FmlBenchError
+from fml_bench.errors import FmlBenchError, os_error_line
 from fml_bench.progress import event_line
 from fml_bench.tiers import TIERS
 
@@ -37,7 +37,14 @@ def cmd_store(args) -> int:
 
     store = _store(args)
     if args.action == "prune":
-        removed = store_admin.prune(store, dry_run=args.dry_run)
+        planned = store_admin.prune(store, dry_run=True)
+        if not args.dry_run and planned and not args.yes:
+            for path in planned:
+                print(f"would remove {path.relative_to(store.root)}")
+            if not (sys.stdin.isatty() and input(f"remove these {len(planned)} item(s)? [y/N] ").strip() == "y"):
+                print("nothing removed: confirm, or rerun with --yes", file=sys.stderr)
+                return 1
+        removed = planned if args.dry_run or not planned else store_admin.prune(store)
         verb = "would remove" if args.dry_run else "removed"
         for path in removed:
             print(f"{verb} {path.relative_to(store.root)}")
@@ -170,6 +177,7 @@ def cmd_check(args) -> int:
     if shard is not None:
         return _train_shard(claims, config, shard, args.look)
     report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims))  # baseline checked
+    config.store.check_writable()  # before any training, like the report folder
     if args.ray:
         from fml_bench.ray_executor import run_on_ray
 
@@ -179,6 +187,7 @@ def cmd_check(args) -> int:
     if args.no_train or args.ray:
         config = dataclasses.replace(config, runner=stored_runs_only(config.store, config.engine))
     print(f"report (rewritten as each claim finishes): {report.folder / 'report.md'}", flush=True)
+    report_failed = False
     try:
         for claim in claims:
             print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
@@ -189,10 +198,17 @@ def cmd_check(args) -> int:
                 report.add_error(claim.id, tier.name, str(exc))
                 continue
             print(result.message(), flush=True)
-            report.add(result)
+            try:
+                report.add(result)
+            except OSError as exc:  # the seeds are stored; the other claims still train
+                print(f"fml-bench: error: {os_error_line(exc, 'the report was not rewritten')}; the claim's seeds "
+                      "are stored and a rerun reports it", file=sys.stderr, flush=True)
+                report_failed = True
     finally:
         regressions = report.finish(complete=len(report.results) + len(report.errors) == len(claims))
         print(f"\nreport: {report.folder / 'report.md'}")
+    if report_failed:
+        return 2
     results = report.results
     if args.knockout:  # every knock-out must fail its claim
         return 1 if report.errors or any(r.verdict != FAIL for r in results if r.kind == "claim") else 0
@@ -379,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("store", help="list the run store's records, or prune those no longer read")
     p.add_argument("action", nargs="?", choices=["list", "prune"], default="list")
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would be removed")
+    p.add_argument("--yes", action="store_true", help="prune: remove without asking")
     p.set_defaults(func=cmd_store)
     p = command("history", help="per-claim effects over past runs, change points, history.md with figures")
     p.add_argument("--report-dir", help=f"reports folder holding history.jsonl (${paths.REPORTS_ENV})")
@@ -465,6 +482,9 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args)
     except FmlBenchError as exc:
         print(f"fml-bench: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a full disk, a read-only mount, a path through a file: one line, not a traceback
+        print(f"fml-bench: error: {os_error_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nfml-bench: interrupted; finished seeds are stored and will not be recomputed", file=sys.stderr)

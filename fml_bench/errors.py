@@ -1,5 +1,7 @@
 """Exception types of fml-bench; each message says what happened and what to do next."""
 
+import errno
+
 
 class FmlBenchError(Exception):
     """Base class of every error fml-bench raises on purpose."""
@@ -43,3 +45,26 @@ class StoreWriteError(FmlBenchError):
 
 class MissingRunsError(FmlBenchError):
     """An aggregate step (`check --no-train`) found runs that no shard has stored yet."""
+
+
+class ReportWriteError(FmlBenchError):
+    """The reports folder cannot be written."""
+
+
+_ADVICE = {
+    errno.ENOSPC: "the disk is full: free space, or choose a folder on another disk",
+    errno.EDQUOT: "the disk quota is used up: free space, or choose a folder on another disk",
+    errno.EROFS: "the file system is read-only: choose a writable folder",
+    errno.EACCES: "permission denied: give write permission, or choose another folder",
+    errno.EPERM: "not permitted: give write permission, or choose another folder",
+    errno.ENOTDIR: "a part of the path is a file, not a folder: choose another path",
+    errno.EISDIR: "the path is a folder where a file was expected: choose another path",
+    errno.ENOENT: "a folder on the path does not exist",
+}
+
+
+def os_error_line(exc: OSError, what: str = "") -> str:
+    """One line for an OS error: what failed, where, and what to do (no traceback)."""
+    where = f" {exc.filename}" if exc.filename else ""
+    advice = _ADVICE.get(exc.errno or -1, exc.strerror or str(exc))
+    return f"{what + ': ' if what else ''}{exc.strerror or type(exc).__name__}{where} ({advice})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -81,3 +82,11 @@ def environment(values: dict[str, str | None]) -> Iterator[None]:
 def data_dir_set(folder: str | os.PathLike | None) -> contextlib.AbstractContextManager[None]:
     """Make `folder` the data directory for the duration of the block (see `environment`)."""
     return environment({DATA_ENV: str(Path(folder).expanduser().resolve()) if folder is not None else None})
+
+
+def safe_file_name(text: str) -> str:
+    """`text` as one file name inside its folder: every character but letters, digits, '.', '_'
+    and '-' becomes '_', and no leading dot (a claim id read from a results.json such as
+    '../../x' must not write outside the report folder)."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", text).lstrip(".")
+    return cleaned or "_"

@@ -87,6 +87,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = kept
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Claims are about to train: refuse an unwritable report folder now, not after the first claim."""
+    config = session.config
+    if _is_xdist_worker(config) or config.getoption("--no-report"):
+        return
+    if not any(item.get_closest_marker("claim") for item in session.items):
+        return
+    from fml_bench.errors import FmlBenchError
+    from fml_bench.report.run import check_reports_root
+
+    try:
+        check_reports_root(paths.reports_dir(config.getoption("--report-dir")))
+    except FmlBenchError as exc:
+        raise pytest.UsageError(f"--report-dir: {exc}") from exc
+
+
 @pytest.fixture(scope="session")
 def run_store(pytestconfig: pytest.Config) -> RunStore:
     return open_store(paths.store_location(pytestconfig.getoption("--store-dir")))

@@ -24,13 +24,14 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 
 from fml_bench import atomic, provenance
 from fml_bench.engine import engine_version
-from fml_bench.errors import CorruptRecordError, MisplacedRecordError, StoreWriteError
+from fml_bench.errors import CorruptRecordError, MisplacedRecordError, StoreWriteError, os_error_line
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.provenance import Fingerprint, FingerprintFn
 from fml_bench.records import RunRecord
@@ -38,6 +39,7 @@ from fml_bench.records import RunRecord
 log = logging.getLogger(__name__)
 SCHEMA = 2  # 2: records keyed and stamped by their fingerprint
 FINGERPRINT_FILE = "fingerprint.json"
+STORE_MARKER = "FML_BENCH_STORE"  # written at a store's root with its first record: `prune` acts only where it is
 S3_ENDPOINT_ENV = "FML_BENCH_S3_ENDPOINT"
 
 
@@ -100,15 +102,31 @@ class RunStore:
         payload = record.to_dict()
         try:
             self._mkdir(target.parent)
+            if not self._exists(self.root / STORE_MARKER):
+                self._write(self.root / STORE_MARKER, json.dumps({"store": "fml-bench", "layout": 1}) + "\n")
             if not self._exists(target.parent / FINGERPRINT_FILE):
                 self._write(target.parent / FINGERPRINT_FILE, json.dumps(fingerprint, indent=1, sort_keys=True))
             self._write(target, json.dumps({"schema": SCHEMA, "sha256": _digest(payload), "record": payload}))
-        except PermissionError as exc:
+        except OSError as exc:
             raise StoreWriteError(
-                f"cannot write to the run store {self.root} ({exc.strerror}): give it write permission or "
-                "choose another with --store-dir / $FML_BENCH_STORE (a read-only store can still serve reports)"
+                f"cannot write to the run store {self.root}: {os_error_line(exc)}; the seeds saved before stay, "
+                "and a rerun continues from them (--store-dir / $FML_BENCH_STORE choose another store; a read-only "
+                "store can still serve reports)"
             ) from exc
         return target
+
+    def check_writable(self) -> None:
+        """A StoreWriteError now, before any training, if records could not be saved here."""
+        if not isinstance(self.root, Path):
+            return
+        try:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-probe-")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise StoreWriteError(f"cannot write to the run store {self.root}: {os_error_line(exc)} "
+                                  "(--store-dir / $FML_BENCH_STORE choose another)") from exc
 
     def read(self, path: PurePath) -> RunRecord:
         """Read one record file; raise CorruptRecordError if it is damaged."""

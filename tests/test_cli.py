@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -254,3 +255,38 @@ def test_plans_lists_every_claims_design_with_its_sources(capsys):
     for claim in CLAIMS:
         assert f"| {claim.id} " in out
     assert "half the effect measured on pilot seeds 1000-1009" in out and "P(fail | 0)" in out
+
+
+def test_os_errors_are_one_line_and_exit_2_before_any_training(tmp_path, capsys):
+    """Issue 21: a store or report path that is a file, a read-only or full disk were tracebacks."""
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert cli.main(["check", "lr-too-high", "--report-dir", str(a_file / "reports")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write reports" in err and "Traceback" not in err and "is a file" in err
+    assert cli.main(["check", "lr-too-high", "--report-dir", str(tmp_path / "r"), "--store-dir",
+                     str(a_file / "store")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write to the run store" in err and "Traceback" not in err
+
+
+def test_a_full_disk_is_one_line_naming_what_to_do():
+    import errno
+
+    from fml_bench.errors import os_error_line
+
+    line = os_error_line(OSError(errno.ENOSPC, "No space left on device", "/data/store/x.json"), "saving")
+    assert line.startswith("saving: No space left on device /data/store/x.json") and "disk is full" in line
+
+
+def test_pytest_refuses_an_unwritable_report_folder_before_the_first_claim(tmp_path):
+    import subprocess
+    import sys
+
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    done = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_claims.py", "-k", "lr-too-high",
+                           "--report-dir", str(a_file / "r"), "-p", "no:cacheprovider", "-q"],
+                          capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]  # pytest's usage error
+    assert "cannot write reports" in done.stderr and "INTERNALERROR" not in done.stdout + done.stderr

@@ -189,3 +189,20 @@ def test_timings_of_unlike_machines_are_not_judged(doc):
     assert "Intel Xeon 8370C" in comparison.findings[0].detail
     cur["benchmarks"]["machine_info"] = base["benchmarks"]["machine_info"]
     assert compare.compare(base, cur).regressions  # the same slow-down on a like machine counts
+
+
+def test_a_claim_id_with_a_path_in_it_writes_no_file_outside_the_report(tmp_path, doc):
+    """Issue 21: a claim_id of '../../ESCAPED' made `fml-bench report` write two folders up."""
+    import copy
+    import json
+
+    from fml_bench import cli
+
+    hostile = copy.deepcopy(doc)
+    hostile["claims"][0]["claim_id"] = "../../ESCAPED"
+    folder = tmp_path / "a" / "b" / "run"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(hostile))
+    cli.main(["report", str(folder)])
+    written = list(tmp_path.rglob("*ESCAPED*"))
+    assert written and all(p.parent == folder for p in written)

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import stat
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -241,7 +242,9 @@ def test_store_lists_and_prunes_what_is_no_longer_read(tmp_path, capsys, monkeyp
     assert "TF 2.16.2" in listing and "before fingerprints" in listing
     assert cli.main(["store", "prune", "--dry-run", "--store-dir", str(tmp_path)]) == 0
     assert len(store_admin.inventory(now)) == 3  # a dry run removes nothing
-    assert cli.main(["store", "prune", "--store-dir", str(tmp_path)]) == 0
+    assert cli.main(["store", "prune", "--store-dir", str(tmp_path)]) == 1  # not confirmed: nothing removed
+    assert len(store_admin.inventory(now)) == 3
+    assert cli.main(["store", "prune", "--yes", "--store-dir", str(tmp_path)]) == 0
     (entry,) = store_admin.inventory(now)
     assert entry.status == "current" and entry.seeds == 2 and entry.corrupt == 0
     assert not legacy.exists()
@@ -289,3 +292,34 @@ def test_engine_changes_must_be_numbered_in_order():
 
     with pytest.raises(ValueError, match="increasing order"):
         EngineInfo("toy", (EngineChange(2, "b"), EngineChange(1, "a")), False, "m", "s")
+
+
+def test_prune_deletes_nothing_in_a_folder_that_is_not_a_store(tmp_path, capsys):
+    """Issue 21: prune deleted results-v2/run1/seed-1.json and removed the empty my-venv folder."""
+    from fml_bench import cli
+
+    (tmp_path / "results-v2" / "run1").mkdir(parents=True)
+    (tmp_path / "results-v2" / "run1" / "seed-1.json").write_text("x")
+    (tmp_path / "my-venv").mkdir()
+    assert cli.main(["store", "prune", "--yes", "--store-dir", str(tmp_path)]) == 2
+    assert "not an fml-bench run store" in capsys.readouterr().err
+    assert (tmp_path / "results-v2" / "run1" / "seed-1.json").exists() and (tmp_path / "my-venv").is_dir()
+
+
+def test_a_group_with_a_damaged_fingerprint_is_kept_by_prune(tmp_path, monkeypatch):
+    """Issue 21: a truncated fingerprint.json made the group 'other environment' and prune removed
+    records that check still reused."""
+    from fml_bench import cli, provenance, store_admin
+    from fml_bench.store import FINGERPRINT_FILE, STORE_MARKER
+
+    monkeypatch.setattr(provenance, "software", lambda: {k: TF_NOW[k] for k in ("tensorflow", "keras",
+                                                                                "keras_backend", "numpy")})
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    path = Path(store.save(SPEC, fake_record(0)))
+    assert (tmp_path / STORE_MARKER).is_file()
+    fp = path.parent / FINGERPRINT_FILE
+    fp.write_text(fp.read_text()[:20])
+    (entry,) = store_admin.inventory(store)
+    assert entry.status == store_admin.DAMAGED and not entry.prunable
+    assert cli.main(["store", "prune", "--yes", "--store-dir", str(tmp_path)]) == 0
+    assert path.is_file() and store.load(SPEC, 0, "reference") is not None

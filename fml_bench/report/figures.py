@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from scipy import stats
 
+from fml_bench.paths import safe_file_name
+
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 LABELS = {"loss": "training loss", "accuracy": "training accuracy",
           "val_loss": "validation loss", "val_accuracy": "validation accuracy"}
@@ -42,7 +44,8 @@ def _save(fig, claim: dict, folder: Path) -> Path:
     knockout = f", knock-out: {claim['knockout']}" if claim.get("knockout") else ""
     fig.suptitle(f"{claim['claim_id']} ({claim['tier']} tier{knockout}): {claim['verdict']}", fontsize=11)
     fig.tight_layout()
-    path = folder / f"{claim['claim_id']}-{claim['tier']}{'-knockout' if knockout else ''}.png"
+    name = f"{claim['claim_id']}-{claim['tier']}{'-knockout' if knockout else ''}.png"
+    path = folder / safe_file_name(name)
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

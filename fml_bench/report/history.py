@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from fml_bench.errors import FmlBenchError
+from fml_bench.paths import safe_file_name
 from fml_bench.report.run import HISTORY_FILE
 
 PAGE = "history.md"
@@ -142,7 +143,7 @@ def plot_series(s: Series, folder: Path) -> Path:
     unique = dict(zip(labels, handles))
     ax.legend(unique.values(), unique.keys(), fontsize=7)
     fig.tight_layout()
-    path = folder / f"history-{s.key.replace('/', '-')}.png"
+    path = folder / safe_file_name(f"history-{s.key.replace('/', '-')}.png")
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -11,11 +11,24 @@ from pathlib import Path
 
 from fml_bench import atomic
 from fml_bench.env import manifest
+from fml_bench.errors import ReportWriteError, os_error_line
 from fml_bench.report import compare as cmp
 from fml_bench.report import figures, markdown, results
 from fml_bench.verdicts import ClaimResult
 
 HISTORY_FILE = "history.jsonl"
+
+
+def check_reports_root(root: Path) -> None:
+    """A ReportWriteError now, before any training, if reports cannot be written under `root`."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-probe-{secrets.token_hex(4)}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ReportWriteError(f"cannot write reports to {root}: {os_error_line(exc)} "
+                               "(--report-dir / $FML_BENCH_REPORTS choose another)") from exc
 
 
 def new_run_id() -> str:
@@ -68,7 +81,7 @@ class RunReport:
         self.planned = planned
         self.results: list[ClaimResult] = []
         self.errors: list[dict] = []
-        self.root.mkdir(parents=True, exist_ok=True)
+        check_reports_root(self.root)
         while True:
             self.run_id = run_id or new_run_id()
             self.folder = self.root / self.run_id
