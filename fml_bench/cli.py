@@ -131,9 +131,12 @@ def cmd_run(args) -> int:
     from fml_bench.experiments import get_spec
     from fml_bench.runner import run_experiment
 
+    if args.first_seed + args.seeds > options.SEED_SPACE:
+        raise FmlBenchError(f"seeds {args.first_seed}..{args.first_seed + args.seeds - 1} pass 2**32: NumPy and Keras "
+                            "take seeds below it; choose a smaller --first-seed")
     spec = get_spec(args.experiment, args.tier)
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
-    records = run_experiment(spec, seeds, _store(args), args.engine or "reference", _progress_printer(len(seeds)))
+    records = run_experiment(spec, seeds, _store(args), _engine_of(args), _progress_printer(len(seeds)))
     _print_histories(records)
     return 0
 
@@ -148,13 +151,20 @@ def _print_histories(records) -> None:
                        tablefmt="github"))
 
 
+def _engine_of(args) -> str:
+    """--engine, or the tier's engine (as `check` trains with), as --help says."""
+    from fml_bench.tiers import get_tier
+
+    return args.engine or get_tier(args.tier).engine
+
+
 def cmd_show(args) -> int:
     from fml_bench.experiments import get_spec
 
     spec = get_spec(args.experiment, args.tier)
-    records = _store(args).records(spec, args.engine or "reference")
+    records = _store(args).records(spec, _engine_of(args))
     if not records:
-        print(f"no stored runs of {spec.name} ({args.tier or 'default'} tier, {args.engine or 'reference'} engine) in "
+        print(f"no stored runs of {spec.name} ({args.tier or 'default'} tier, {_engine_of(args)} engine) in "
               f"{_store(args).root}; run `fml-bench run {spec.name}` first")
         return 1
     _print_histories(records)
@@ -169,14 +179,19 @@ def cmd_check(args) -> int:
     from fml_bench.tiers import get_tier
     from fml_bench.verdicts import FAIL, INCONCLUSIVE
 
-    claims = [get_claim(c) for c in args.claims] if args.claims else list(ALL)
+    claims = [get_claim(c) for c in dict.fromkeys(args.claims)] if args.claims else list(ALL)  # one check each
     tier = get_tier(args.tier)
     config = SuiteConfig(tier=tier, store=_store(args), engine_override=args.engine, alpha=args.alpha,
                          seeds=args.seeds, knockout=args.knockout)
     shard = _shard(args)
     if shard is not None:
         return _train_shard(claims, config, shard, args.look)
-    report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims))  # baseline checked
+    report = RunReport(paths.reports_dir(args.report_dir), args.baseline, planned=len(claims),  # baseline read
+                       selection=[c.id for c in claims] if args.claims else None)
+    if report.baseline is not None:
+        from fml_bench.report.compare import check_same_tier
+
+        check_same_tier(report.baseline, {"claims": [{"tier": tier.name}]})
     config.store.check_writable()  # before any training, like the report folder
     if args.ray:
         from fml_bench.ray_executor import run_on_ray
@@ -340,10 +355,44 @@ def _timestamp() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+class _VersionAction(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        from importlib import metadata
+
+        found = []
+        for name in ("tensorflow", "tensorflow-cpu", "tf-nightly", "keras", "keras-nightly", "numpy"):
+            try:
+                found.append(f"{name} {metadata.version(name)}")
+            except metadata.PackageNotFoundError:
+                continue
+        print(f"fml-bench {__version__} ({', '.join(found)})")
+        parser.exit()
+
+
+def _validate_environment(args) -> None:
+    """Options that came from environment variables, checked as the options are, before TensorFlow
+    loads; a Keras backend that is not installed says how to install it."""
+    import importlib.util
+
+    from fml_bench.engine import engine_names
+
+    engine = getattr(args, "engine", None)
+    if engine is not None and engine not in engine_names():
+        raise FmlBenchError(f"unknown engine {engine!r} (from --engine or $FML_BENCH_ENGINE); choose one of "
+                            f"{', '.join(engine_names())}")
+    tier = os.environ.get("FML_BENCH_TIER")
+    if getattr(args, "tier", None) is None and tier and tier not in TIERS:
+        raise FmlBenchError(f"unknown tier {tier!r} in $FML_BENCH_TIER; choose one of {', '.join(TIERS)}")
+    backend = getattr(args, "keras_backend", None) or os.environ.get(KERAS_BACKEND_ENV)
+    if backend in ("jax", "torch") and importlib.util.find_spec(backend) is None:
+        raise FmlBenchError(f"the Keras backend {backend} is not installed: pip install 'fml-bench[{backend}]'")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fml-bench", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log more, TensorFlow's C++ log included")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_VersionAction, nargs=0,
+                        help="fml-bench, TensorFlow, Keras and numpy versions")
     # --data-dir and --store-dir work before or after the command (`fml-bench check --store-dir x`)
     shared = argparse.ArgumentParser(add_help=False)
     for p in (parser, shared):
@@ -366,13 +415,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tier", choices=list(TIERS), default=None)
     p.set_defaults(func=cmd_plans)
     p = command("run", help="run one experiment over seeds (resumes from the store)")
-    p.add_argument("experiment")
-    p.add_argument("--seeds", type=options.positive_int, default=3)
-    p.add_argument("--first-seed", type=options.non_negative_int, default=0)
+    p.add_argument("experiment", help="an experiment name (fml-bench list)")
+    p.add_argument("--seeds", type=options.seed_count, default=3,
+                   help=f"how many seeds to train (1 to {options.MAX_SEEDS}; 3)")
+    p.add_argument("--first-seed", type=options.first_seed, default=0,
+                   help="the first seed (0 to 2**32 - 1; 0); stored seeds are not trained again")
     tiered(p)
     p.set_defaults(func=cmd_run)
     p = command("show", help="show the stored histories of an experiment")
-    p.add_argument("experiment")
+    p.add_argument("experiment", help="an experiment name (fml-bench list)")
     tiered(p)
     p.set_defaults(func=cmd_show)
     p = command("check", help="check claims and write a report (the main job)")
@@ -393,7 +444,8 @@ def build_parser() -> argparse.ArgumentParser:
     tiered(p)
     p.set_defaults(func=cmd_check)
     p = command("store", help="list the run store's records, or prune those no longer read")
-    p.add_argument("action", nargs="?", choices=["list", "prune"], default="list")
+    p.add_argument("action", nargs="?", choices=["list", "prune"], default="list",
+                   help="list the record folders (default), or prune those this process does not read")
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would be removed")
     p.add_argument("--yes", action="store_true", help="prune: remove without asking")
     p.set_defaults(func=cmd_store)
@@ -403,12 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ab", help="an A/B folder whose report index.html shows first (the nightly's)")
     p.set_defaults(func=cmd_history)
     p = command("report", help="re-render report.md and figures from a results.json")
-    p.add_argument("folder")
-    p.add_argument("--baseline")
+    p.add_argument("folder", help="a report folder (or its results.json)")
+    p.add_argument("--baseline", help="results.json (or report folder) to compare with")
     p.set_defaults(func=cmd_report)
     p = command("compare", help="compare two runs; exit 0 no regression, 1 regression, 2 error or nothing comparable")
-    p.add_argument("baseline")
-    p.add_argument("current")
+    p.add_argument("baseline", help="results.json (or report folder) of the earlier run")
+    p.add_argument("current", help="results.json (or report folder) of the run to judge")
     p.add_argument("--factor", type=float, default=1.2, help="slow-down factor that counts (1.2)")
     p.set_defaults(func=cmd_compare)
     p = command("ab", help="what changed between two framework builds on this machine: effects paired by seed, "
@@ -477,6 +529,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ log, read when it loads
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
+        _validate_environment(args)
         backend = {KERAS_BACKEND_ENV: getattr(args, "keras_backend", None)}
         with paths.data_dir_set(args.data_dir), paths.environment(backend), _interrupt_on_sigterm():
             return args.func(args)

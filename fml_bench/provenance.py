@@ -1,7 +1,9 @@
 """What made a run: the fingerprint a stored record is keyed by.
 
 A record is reusable only by a process that would compute it again the same way: the same
-engine and engine version, TensorFlow, Keras, Keras backend and numpy, and the same data
+engine and engine version, TensorFlow, Keras, Keras backend and numpy, the same device (the CPU
+model, or the GPUs with their compute capability: `tensorflow` and `tensorflow-cpu` report the
+same version, and floating-point results differ between devices), and the same data
 content. Two copies of IMDB (keras' `imdb.npz` and the converted aclImdb reviews) share the
 name `imdb` but not necessarily their content, so the data enters as a digest of the arrays
 the engine trains and tests on, not as a name.
@@ -20,7 +22,7 @@ import numpy as np
 from fml_bench.experiments import ExperimentSpec
 
 #: The record fields of the fingerprint, in the order reports show them.
-FIELDS = ("engine", "engine_version", "tensorflow", "keras", "keras_backend", "numpy", "data")
+FIELDS = ("engine", "engine_version", "tensorflow", "keras", "keras_backend", "numpy", "device", "data")
 
 Fingerprint = dict[str, str]
 #: How a store learns the current fingerprint of (spec, engine); tests inject a constant one.
@@ -43,7 +45,36 @@ def software() -> Fingerprint:
         "keras": keras.__version__,
         "keras_backend": keras.backend.backend(),
         "numpy": np.__version__,
+        "device": device(),
     }
+
+
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo; `platform.processor()` elsewhere)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def device() -> str:
+    """What TensorFlow computes on: 'GPU: <name> (compute capability x.y), ...' when it sees GPUs,
+    else 'CPU: <model>'."""
+    import tensorflow as tf
+
+    gpus = []
+    for gpu in tf.config.list_physical_devices("GPU"):
+        details = tf.config.experimental.get_device_details(gpu)
+        capability = details.get("compute_capability")
+        gpus.append(f"{details.get('device_name', gpu.name)}"
+                    + (f" (compute capability {capability[0]}.{capability[1]})" if capability else ""))
+    return f"GPU: {', '.join(gpus)}" if gpus else f"CPU: {cpu_model()}"
 
 
 def _digest_split(h: Any, x: Any, y: np.ndarray) -> None:  # x: an array, or one sequence per review
@@ -88,5 +119,5 @@ def describe(fingerprint: Fingerprint) -> str:
     return (
         f"TF {f.get('tensorflow', '?')}, Keras {f.get('keras', '?')} ({f.get('keras_backend', '?')}), "
         f"numpy {f.get('numpy', '?')}, {f.get('engine', '?')} v{f.get('engine_version', '?')}, "
-        f"data {f.get('data', '?')}"
+        + (f"{f['device']}, " if f.get("device") else "") + f"data {f.get('data', '?')}"
     )

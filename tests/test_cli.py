@@ -20,13 +20,14 @@ def test_list_shows_experiments_and_claims(capsys):
 def test_run_then_show_reuses_the_store(capsys, monkeypatch):
     engine = FakeEngine()
     monkeypatch.setattr(runner, "get_engine", lambda name: engine)
-    assert cli.main(["run", "mnist-noise-channels", "--seeds", "3"]) == 0
+    ref = ["--engine", "reference"]  # the fake engine files its records as the reference engine's
+    assert cli.main(["run", "mnist-noise-channels", "--seeds", "3", *ref]) == 0
     assert engine.trained == [0, 1, 2]
-    assert cli.main(["run", "mnist-noise-channels", "--seeds", "4"]) == 0
+    assert cli.main(["run", "mnist-noise-channels", "--seeds", "4", *ref]) == 0
     assert engine.trained == [0, 1, 2, 3]
     out = capsys.readouterr().out
     assert "stored, not recomputed" in out and "val_accuracy" in out
-    assert cli.main(["show", "mnist-noise-channels"]) == 0
+    assert cli.main(["show", "mnist-noise-channels", *ref]) == 0
     assert "seed 3" in capsys.readouterr().out
 
 
@@ -290,3 +291,96 @@ def test_pytest_refuses_an_unwritable_report_folder_before_the_first_claim(tmp_p
                           capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]  # pytest's usage error
     assert "cannot write reports" in done.stderr and "INTERNALERROR" not in done.stdout + done.stderr
+
+
+def _fixture_doc() -> dict:
+    import json
+
+    from tests.make_fixtures import FIXTURES
+
+    return json.loads((FIXTURES / "results-v2.json").read_text())
+
+
+def test_a_claim_missing_from_an_incomplete_run_is_a_regression_unless_the_run_named_others(tmp_path, capsys):
+    """Issue 21: `compare FULL INCOMPLETE` exited 0."""
+    import json
+
+    full = _fixture_doc()
+    assert len(full["claims"]) >= 2
+    partial = {**full, "claims": full["claims"][:1], "complete": False}
+    named = {**full, "claims": full["claims"][:1], "selection": [full["claims"][0]["claim_id"]]}
+    for name, doc in (("full", full), ("partial", partial), ("named", named)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(doc))
+    assert cli.main(["compare", str(tmp_path / "full.json"), str(tmp_path / "partial.json")]) == 1
+    assert "the run is incomplete" in capsys.readouterr().out
+    assert cli.main(["compare", str(tmp_path / "full.json"), str(tmp_path / "named.json")]) == 0
+
+
+def test_a_baseline_of_another_tier_is_refused(tmp_path, capsys):
+    """Issue 21: it was accepted and the report said 'Nothing to compare', switching the gate off."""
+    import json
+
+    doc = _fixture_doc()
+    book = {**doc, "claims": [{**c, "tier": "book"} for c in doc["claims"]]}
+    (tmp_path / "fast.json").write_text(json.dumps(doc))
+    (tmp_path / "book.json").write_text(json.dumps(book))
+    assert cli.main(["compare", str(tmp_path / "book.json"), str(tmp_path / "fast.json")]) == 2
+    assert "compare runs of one tier" in capsys.readouterr().err
+    assert cli.main(["check", "lr-too-high", "--tier", "fast", "--baseline", str(tmp_path / "book.json"),
+                     "--report-dir", str(tmp_path / "r")]) == 2
+    assert "compare runs of one tier" in capsys.readouterr().err
+
+
+def test_unbounded_or_unknown_input_is_refused_before_data_or_tensorflow_loads(tmp_path, capsys, monkeypatch):
+    """Issue 21: --seeds 3000000 trained after 60 s of silence, --first-seed 2**32 failed after the
+    data loaded, FML_BENCH_ENGINE=nonsense wrote an empty report, a missing jax was a traceback."""
+    with pytest.raises(SystemExit):
+        cli.main(["run", "mnist-logreg", "--seeds", "3000000"])
+    assert "at most 4096" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["check", "--seeds", "5,2000000000"])
+    with pytest.raises(SystemExit):
+        cli.main(["run", "mnist-logreg", "--first-seed", str(2**32)])
+    assert "2**32" in capsys.readouterr().err
+    assert cli.main(["run", "mnist-logreg", "--first-seed", str(2**32 - 2), "--seeds", "5"]) == 2
+    assert "pass 2**32" in capsys.readouterr().err
+    monkeypatch.setenv("FML_BENCH_ENGINE", "nonsense")
+    assert cli.main(["check", "lr-too-high", "--report-dir", str(tmp_path / "r")]) == 2
+    assert "unknown engine 'nonsense'" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    monkeypatch.delenv("FML_BENCH_ENGINE")
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "jax" else real_find_spec(name, *a))
+    assert cli.main(["check", "--keras-backend", "jax", "lr-too-high"]) == 2
+    assert "pip install 'fml-bench[jax]'" in capsys.readouterr().err
+
+
+def test_duplicate_claim_ids_are_checked_once(tmp_path, monkeypatch):
+    from fml_bench import suite
+    from fml_bench.errors import DatasetUnavailableError
+
+    seen = []
+
+    def not_checked(claim, config, progress=None):  # an error the loop reports and goes past
+        seen.append(claim.id)
+        raise DatasetUnavailableError("stand-in")
+
+    monkeypatch.setattr(suite, "check_claim", not_checked)
+    cli.main(["check", "lr-too-high", "imdb-l2", "lr-too-high", "--report-dir", str(tmp_path / "r")])
+    assert seen == ["lr-too-high", "imdb-l2"]
+
+
+def test_version_names_the_framework(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--version"])
+    out = capsys.readouterr().out
+    assert out.startswith("fml-bench ") and "keras" in out and "numpy" in out
+
+
+def test_run_and_show_default_to_the_tiers_engine(capsys):
+    """Issue 21: they defaulted to the reference engine while --help said the tier's, so `show`
+    after a `check` said 'no stored runs'."""
+    assert cli.main(["show", "mnist-logreg"]) == 1
+    assert "stacked engine" in capsys.readouterr().out

@@ -323,3 +323,20 @@ def test_a_group_with_a_damaged_fingerprint_is_kept_by_prune(tmp_path, monkeypat
     assert entry.status == store_admin.DAMAGED and not entry.prunable
     assert cli.main(["store", "prune", "--yes", "--store-dir", str(tmp_path)]) == 0
     assert path.is_file() and store.load(SPEC, 0, "reference") is not None
+
+
+def test_the_device_is_in_the_fingerprint_so_a_gpu_record_is_not_reused_on_a_cpu(tmp_path, monkeypatch):
+    """Issue 21: tensorflow and tensorflow-cpu report the same version, so a record made on a GPU
+    was reused on a CPU through a shared store."""
+    from fml_bench import provenance, store_admin
+
+    assert "device" in provenance.FIELDS
+    assert provenance.device().startswith(("CPU: ", "GPU: "))
+    software = {k: TF_NOW[k] for k in ("tensorflow", "keras", "keras_backend", "numpy")}
+    monkeypatch.setattr(provenance, "software", lambda: {**software, "device": "CPU: AMD EPYC"})
+    on_gpu = RunStore(tmp_path, fingerprint=lambda s, e: {**TF_NOW, "device": "GPU: NVIDIA A100"})
+    on_gpu.save(SPEC, fake_record(0))
+    on_cpu = RunStore(tmp_path, fingerprint=lambda s, e: {**TF_NOW, "device": "CPU: AMD EPYC"})
+    assert on_cpu.load(SPEC, 0, "reference") is None
+    (entry,) = store_admin.inventory(on_cpu)
+    assert entry.status == "other environment" and "GPU: NVIDIA A100" in entry.made_under

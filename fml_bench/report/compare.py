@@ -14,6 +14,7 @@ import numpy as np
 from scipy import stats as sps
 from tabulate import tabulate
 
+from fml_bench.errors import FmlBenchError
 from fml_bench.stats import holm
 
 
@@ -111,9 +112,28 @@ def compare_claims(baseline: dict, current: dict, alpha: float = 0.01) -> list[F
     for (p, subject, detail), p_holm in zip(drifts, adjusted):
         if p_holm < alpha:
             findings.append(Finding("drift", subject, f"{detail}, p={p:.2g}, Holm p={p_holm:.2g}", False))
-    for key in base.keys() - {_key(c) for c in current["claims"]}:
-        findings.append(Finding("missing", f"{key[0]} ({key[1]}, {key[2]})", "in the baseline, not in this run", False))
+    selection = current.get("selection")
+    for key in sorted(base.keys() - {_key(c) for c in current["claims"]}):
+        left_out = selection is not None and key[0] not in selection  # the run named other claims
+        detail = ("in the baseline; this run was restricted to other claims" if left_out else
+                  "in the baseline, not in this run" + ("" if current.get("complete", True) else
+                                                         " (the run is incomplete)"))
+        findings.append(Finding("missing", f"{key[0]} ({key[1]}, {key[2]})", detail, regression=not left_out))
     return findings
+
+
+def check_same_tier(baseline: dict, current: dict) -> None:
+    """A ComparisonError when the two documents share no tier: comparing them says nothing, and a
+    baseline that compares with nothing would switch the regression gate off."""
+    base = {c["tier"] for c in baseline.get("claims", [])}
+    now = {c["tier"] for c in current.get("claims", [])}
+    if base and now and not base & now:
+        raise ComparisonError(f"the baseline {baseline.get('run_id', '?')} is of tier {', '.join(sorted(base))} and "
+                              f"this run of {', '.join(sorted(now))}: compare runs of one tier")
+
+
+class ComparisonError(FmlBenchError):
+    """Two runs that cannot be compared."""
 
 
 MACHINE_KEYS = ("brand_raw", "count", "arch")  # of pytest-benchmark's machine_info["cpu"]
@@ -155,6 +175,7 @@ def compare_benchmarks(baseline: dict, current: dict, factor: float = 1.2, alpha
 
 def compare(baseline: dict, current: dict, factor: float = 1.2) -> Comparison:
     """All findings between two results documents (their `benchmarks` fields included)."""
+    check_same_tier(baseline, current)
     findings = compare_claims(baseline, current)
     base_bench, cur_bench = baseline.get("benchmarks") or {}, current.get("benchmarks") or {}
     findings += compare_benchmarks(base_bench, cur_bench, factor)

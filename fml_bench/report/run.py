@@ -75,10 +75,11 @@ class RunReport:
     """
 
     def __init__(self, reports_root: Path | str, baseline: str | os.PathLike | None = None,
-                 planned: int | None = None, run_id: str | None = None):
+                 planned: int | None = None, run_id: str | None = None, selection: list[str] | None = None):
         self.root = Path(reports_root)
         self.baseline = results.load(Path(baseline)) if baseline else None
         self.planned = planned
+        self.selection = selection  # the claim ids asked for, or None for every claim
         self.results: list[ClaimResult] = []
         self.errors: list[dict] = []
         check_reports_root(self.root)
@@ -115,6 +116,7 @@ class RunReport:
         doc = results.build_document(self.results, manifest(), self.run_id, _benchmarks(self.folder))
         doc["complete"] = complete
         doc["planned_claims"] = self.planned
+        doc["selection"] = self.selection
         doc["errors"] = self.errors
         return doc
 
