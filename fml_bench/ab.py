@@ -252,6 +252,8 @@ def run_ab(builds: dict[str, Build], tier: str, claims: Sequence[str], folder: P
             for side in SIDES:
                 (folder / side).mkdir(exist_ok=True)
                 docs[side] = run_claims(builds[side], folder / side, tier, claims, engine, log)
+        else:  # effects already measured in this folder (an A/B rerun to time) are compared again
+            docs = {side: found for side in SIDES if (found := latest_results(folder / side)) is not None}
         if speed:
             timed = measure_speed(builds, timing_tier or tier, experiments, rounds, epochs, timing_engine,
                                   folder / "timings.jsonl", log)

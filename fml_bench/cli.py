@@ -483,7 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pin each requirement without a version to the newest on the index (a fresh build each day)")
     p.add_argument("--history", metavar="FILE",
                    help="append B's verdicts, effects and seconds per epoch to this history.jsonl (fml-bench history)")
-    p.add_argument("--no-effects", action="store_true", help="time only")
+    p.add_argument("--no-effects", action="store_true",
+                   help="train no claims: time only (effects already in --out's folder are compared again)")
     p.add_argument("--no-speed", action="store_true", help="compare effects only")
     p.add_argument("--out", help="the A/B's folder (default reports/ab/<time>); a rerun there resumes")
     p.set_defaults(func=cmd_ab)
