@@ -135,7 +135,7 @@ def speed_probe(good_build: builds.Build, make_build: Callable[[str], builds.Bui
 
     def is_bad(version: str) -> Probe:
         pair = {"a": good_build, "b": make_build(version)}
-        timed = ab.measure_speed(pair, tier, [experiment], rounds, 3, "reference", folder / f"{version}.timings.jsonl",
+        timed = ab.measure_speed(pair, tier, [experiment], rounds, 6, "reference", folder / f"{version}.timings.jsonl",
                                  log)
         change = ab_stats.speed_change(experiment, timed[experiment], 0.95, threshold)
         detail = f"{change.ratio:.3f}x [{change.ratio_low:.3f}, {change.ratio_high:.3f}]"

@@ -73,7 +73,8 @@ def render(result: ABResult, figure: str | None) -> str:
     if result.speed:
         s0 = result.speed[0]
         lines += ["## Speed, alternating rounds", "",
-                  f"Seconds per epoch (median over {s0.rounds} rounds, one seed, first epoch dropped); ratio B/A "
+                  f"Seconds per epoch (median over {s0.rounds} rounds of each round's fastest epoch, one seed, the "
+                  "first epoch dropped); ratio B/A "
                   f"with its {s0.confidence:.2%} interval over rounds; *slower* when the interval's lower bound "
                   f"exceeds {s0.threshold:g}. Power: the chance to flag a true 1.2x slow-down at the measured "
                   "round-to-round noise.", ""]
