@@ -87,3 +87,25 @@ def test_effects_are_compared_per_registered_part_and_a_flip_to_fail_is_an_alarm
     b = _doc("fail", [v - 0.01 for v in plain], plain)
     flips, parts, notes = compare_effects(a, b, "fast")
     assert [f.alarm for f in flips] == [True] and parts[0].verdict == ab_stats.CHANGED and not notes
+
+
+@pytest.mark.parametrize("noise", ["normal", "t3"])
+def test_a_change_no_larger_than_the_tolerance_is_called_changed_at_most_at_the_stated_rate(noise):
+    """Calibration of the effect rule: 2,000 worlds whose true change equals the tolerance (the
+    boundary of 'changed'), per-seed build differences with normal or heavy-tailed (t, 3 degrees
+    of freedom) noise; 'changed' must come at most at the interval's one-sided tail
+    (1 - confidence) / 2 (binomial 99% upper limit). Strongly skewed differences are where the t
+    interval does not hold: see the module docstring of `ab_stats`."""
+    from scipy import stats as sps
+
+    rng = np.random.default_rng(7)
+    confidence, worlds, n = 0.99, 2000, 8
+    tol = ab_stats.tolerance_of(LOSS_DROP, "fast")
+    draw = {"normal": lambda: rng.normal(0, 1, n), "t3": lambda: rng.standard_t(3, n)}[noise]
+    changed = 0
+    for _ in range(worlds):
+        a, b = _arms(rng, 0.2, n=n)
+        noisy = a - tol + 0.02 * draw()  # the effect grows by exactly the tolerance, plus build noise
+        changed += ab_stats.compare_part(LOSS_DROP, "c", "fast", (a, b), (noisy, b), confidence).verdict == "changed"
+    limit = sps.binom.ppf(0.99, worlds, (1 - confidence) / 2) / worlds
+    assert changed / worlds <= max(limit, 3 / worlds), f"{noise}: changed in {changed} of {worlds} worlds"
