@@ -206,3 +206,20 @@ def test_a_claim_id_with_a_path_in_it_writes_no_file_outside_the_report(tmp_path
     cli.main(["report", str(folder)])
     written = list(tmp_path.rglob("*ESCAPED*"))
     assert written and all(p.parent == folder for p in written)
+
+
+def test_the_summary_shows_each_effect_on_its_sesois_scale_in_the_books_direction():
+    """Issue 20: kfold-variance's effect +0.328 (an sd ratio) stood beside a SESOI of 0.35 (log
+    units), and overfit-capacity's -0.094 beside +0.046, so a pass read as a contradiction."""
+    import math
+
+    spread = {"part_id": "4-fold-less-spread", "estimate": 0.328, "ci_low": 0.276, "ci_high": 0.389}
+    value, low, high = markdown.oriented({"claim_id": "kfold-variance"}, spread)
+    assert value == pytest.approx(-math.log(0.328)) and low < value < high and value > 0.35
+    lower = {"part_id": "beats-logreg", "estimate": -0.0934, "ci_low": -0.102, "ci_high": -0.0845}
+    value, low, high = markdown.oriented({"claim_id": "overfit-capacity"}, lower)
+    assert (value, low, high) == pytest.approx((0.0934, 0.0845, 0.102)) and value > 0.046
+    band = {"part_id": "late-plateau", "estimate": -0.0005, "ci_low": -0.001, "ci_high": 0.0001}
+    value, low, high = markdown.oriented({"claim_id": "underfit-logreg"}, band)
+    assert (value, low, high) == pytest.approx((0.0025, 0.002, 0.003))
+    assert markdown.oriented({"claim_id": "no-longer-registered"}, lower) is None

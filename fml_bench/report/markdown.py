@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from tabulate import tabulate
 
 from fml_bench.provenance import describe
@@ -24,6 +26,52 @@ def _effect(part: dict) -> str:
     return f"{part['estimate']:+.3g} [{part['ci_low']:+.3g}, {part['ci_high']:+.3g}]"
 
 
+def oriented(claim: dict, part: dict) -> tuple[float, float, float] | None:
+    """The part's effect and interval on the scale its SESOI is on, positive in the book's direction:
+    sign * (difference - null) for a difference; log(sd(b) / sd(a)) for a spread (the estimate is
+    the ratio sd(a) / sd(b)); the room left inside the band, half-width - |mean - centre|, for a
+    band. None for a claim or part no longer registered (the raw estimate is shown then)."""
+    from fml_bench.claims import get_claim
+    from fml_bench.errors import UnknownNameError
+    from fml_bench.hypotheses import Kind
+
+    try:
+        registered = {p.id: p for p in get_claim(claim["claim_id"]).parts}
+    except UnknownNameError:
+        return None
+    spec = registered.get(part.get("part_id", ""))
+    est, low, high = part.get("estimate"), part.get("ci_low"), part.get("ci_high")
+    if spec is None or est is None:
+        return None
+    nan = float("nan")
+    low = nan if low is None else low
+    high = nan if high is None else high
+    if spec.kind is Kind.LESS_SPREAD:
+        if not est > 0:
+            return None
+        return -math.log(est), (-math.log(high) if high > 0 else nan), (-math.log(low) if low > 0 else nan)
+    if spec.kind is Kind.WITHIN:  # room(v) is concave: its range over [low, high] ends at the ends or the centre
+        def room(v: float) -> float:
+            return spec.half_width - abs(v - spec.null)
+
+        top = spec.half_width if low <= spec.null <= high else max(room(low), room(high))
+        return room(est), min(room(low), room(high)), top
+    sign = spec.direction.sign
+    ends = sorted([sign * (low - spec.null), sign * (high - spec.null)])
+    return sign * (est - spec.null) + 0.0, ends[0], ends[1]  # + 0.0: no "-0" for a zero effect
+
+
+def _oriented_effect(claim: dict, part: dict) -> str:
+    found = oriented(claim, part)
+    if found is None:
+        return _effect(part)
+    value, low, high = found
+    if math.isnan(low) or math.isnan(high):
+        reason = "identical arms" if part.get("test") == "identical arms" else "no spread"
+        return f"{value:+.3g} ({reason})"
+    return f"{value:+.3g} [{low:+.3g}, {high:+.3g}]"
+
+
 def verdict_label(claim: dict) -> str:
     label = VERDICT_MARK[claim["verdict"]]
     return f"{label} (known divergence)" if claim.get("known_divergence") else label
@@ -35,17 +83,20 @@ def _anchor(c: dict) -> str:
 
 
 def summary_table(doc: dict, claims: list[dict] | None = None) -> str:
-    """One row per claim: its first part's metric, effect and SESOI stand for the claim."""
+    """One row per claim: its first part's metric, effect and SESOI stand for the claim, the effect
+    on the SESOI's scale and positive in the book's direction (`oriented`), so that a pass reads
+    as an effect above its SESOI and a fail as one below it."""
     rows = []
     for c in doc["claims"] if claims is None else claims:
         main = c["parts"][0]
         rows.append([
             f"[{c['claim_id']}](#{_anchor(c)})", c["section"], c["tier"], main["metric"],
-            _effect(main) + (f" (+{len(c['parts']) - 1} more)" if len(c["parts"]) > 1 else ""),
+            _oriented_effect(c, main) + (f" (+{len(c['parts']) - 1} more)" if len(c["parts"]) > 1 else ""),
             "n/a" if main.get("sesoi") is None else f"{main['sesoi']:.3g}",
             _fmt_p(c["p_adjusted"]), c["seeds"], verdict_label(c), f"{c['wall_seconds']:.0f}s",
         ])
-    headers = ["claim", "book section", "tier", "metric", "effect [95% CI]", "smallest effect of interest",
+    headers = ["claim", "book section", "tier", "metric", "effect in the book's direction [95% CI]",
+               "smallest effect of interest (same scale)",
                "Holm p", "seeds", "verdict", "training time"]
     return tabulate(rows, headers=headers, tablefmt="github")
 
