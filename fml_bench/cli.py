@@ -384,7 +384,8 @@ def _validate_environment(args) -> None:
     if getattr(args, "tier", None) is None and tier and tier not in TIERS:
         raise FmlBenchError(f"unknown tier {tier!r} in $FML_BENCH_TIER; choose one of {', '.join(TIERS)}")
     backend = getattr(args, "keras_backend", None) or os.environ.get(KERAS_BACKEND_ENV)
-    if backend in ("jax", "torch") and importlib.util.find_spec(backend) is None:
+    trains = args.command in ("run", "check") and not getattr(args, "no_train", False)
+    if trains and backend in ("jax", "torch") and importlib.util.find_spec(backend) is None:
         raise FmlBenchError(f"the Keras backend {backend} is not installed: pip install 'fml-bench[{backend}]'")
 
 

@@ -72,6 +72,15 @@ def _oriented_effect(claim: dict, part: dict) -> str:
     return f"{value:+.3g} [{low:+.3g}, {high:+.3g}]"
 
 
+def _sesoi_cell(claim: dict, part: dict) -> str:
+    """The SESOI on the oriented scale: for a band the room must stay above 0 (inside +/- half-width)."""
+    if part.get("sesoi") is None:
+        return "n/a"
+    if part.get("test") == "TOST":
+        return f"room > 0 (band ±{part['sesoi']:.3g})"
+    return f"{part['sesoi']:.3g}"
+
+
 def verdict_label(claim: dict) -> str:
     label = VERDICT_MARK[claim["verdict"]]
     return f"{label} (known divergence)" if claim.get("known_divergence") else label
@@ -92,7 +101,7 @@ def summary_table(doc: dict, claims: list[dict] | None = None) -> str:
         rows.append([
             f"[{c['claim_id']}](#{_anchor(c)})", c["section"], c["tier"], main["metric"],
             _oriented_effect(c, main) + (f" (+{len(c['parts']) - 1} more)" if len(c["parts"]) > 1 else ""),
-            "n/a" if main.get("sesoi") is None else f"{main['sesoi']:.3g}",
+            _sesoi_cell(c, main),
             _fmt_p(c["p_adjusted"]), c["seeds"], verdict_label(c), f"{c['wall_seconds']:.0f}s",
         ])
     headers = ["claim", "book section", "tier", "metric", "effect in the book's direction [95% CI]",
