@@ -1,5 +1,6 @@
 """The `fml-bench` command line: list experiments and claims, run an experiment over seeds,
-show stored results, check claims with a report, re-render and compare reports."""
+show stored results, check claims with a report, re-render and compare reports, compare two
+framework builds on this machine (`ab`) and bisect dated builds to the one that changed (`bisect`)."""
 
 from __future__ import annotations
 
