@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from fml_bench import ab_stats
-from fml_bench.builds import Build, BuildError
+from fml_bench.builds import Build
 from fml_bench.claims import get_claim
 from fml_bench.errors import FmlBenchError
 
@@ -281,5 +281,3 @@ def run_ab(builds: dict[str, Build], tier: str, claims: Sequence[str], folder: P
     return ABResult(builds=info, tier=tier, claims=list(claims), flips=flips, parts=parts, speed=changes,
                     verdicts=verdicts, notes=notes, results_b=docs.get("b"))
 
-
-__all__ = ["ABResult", "ABError", "BuildError", "run_ab", "compare_effects", "measure_speed"]

@@ -31,6 +31,15 @@ def write_with(target: Path, write: Callable[[Path], None], suffix: str = "") ->
         raise
 
 
+def probe_writable(folder: Path) -> None:
+    """Create `folder` if needed and a file in it, then remove the file: an OSError now if a run
+    could not write there later (read-only, full, a path through a file, no permission)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(dir=folder, prefix=".write-probe-")
+    os.close(fd)
+    os.unlink(name)
+
+
 def write_text(target: Path, text: str) -> None:
     def write(tmp: Path) -> None:
         with open(tmp, "w") as fh:

@@ -12,9 +12,6 @@ there is nothing to find, and the bisection says so.
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -56,27 +53,16 @@ class Bisection:
                 + f"; the build before it, {self.versions[i - 1]}, is as good as {self.good}")
 
 
-def version_key(version: str) -> tuple:
-    """Sort key for versions such as 3.16.0.dev2026102704 (packaging's rules)."""
-    from packaging.version import Version
-
-    return (Version(version),)
-
-
 def available_versions(package: str) -> list[str]:
     """Every version of `package` on the index, oldest first (pre-releases included)."""
-    done = subprocess.run([sys.executable, "-m", "pip", "index", "versions", "--pre", package], capture_output=True,
-                          text=True, timeout=300)
-    match = re.search(r"Available versions: (.*)", done.stdout)
-    if done.returncode != 0 or match is None:
-        last = (done.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise builds.BuildError(f"cannot list the versions of {package} on the package index: {last}")
-    return sorted((v.strip() for v in match[1].split(",")), key=version_key)
+    return builds.index_versions(package, pre=True)
 
 
 def between(versions: Sequence[str], good: str, bad: str) -> list[str]:
     """The versions from `good` to `bad`, both included, oldest first."""
-    ordered = sorted(versions, key=version_key)
+    from packaging.version import Version
+
+    ordered = sorted(versions, key=Version)
     for end in (good, bad):
         if end not in ordered:
             raise builds.BuildError(f"version {end} is not on the index; nearest: {', '.join(ordered[-5:])}")

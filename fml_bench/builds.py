@@ -80,16 +80,22 @@ def pin_newest(text: str) -> str:
     for req in text.split():
         if re.search(r"[<>=!~@ ]", req):
             pinned.append(req)
-            continue
-        pre = ["--pre"] if "nightly" in req.lower() else []
-        done = subprocess.run([sys.executable, "-m", "pip", "index", "versions", *pre, req], capture_output=True,
-                              text=True, timeout=300)
-        match = re.search(rf"^{re.escape(req)} \(([^)]+)\)", done.stdout, re.MULTILINE | re.IGNORECASE)
-        if done.returncode != 0 or match is None:
-            last = (done.stderr.strip().splitlines() or ["no answer"])[-1]
-            raise BuildError(f"cannot find the newest version of {req} on the package index: {last}")
-        pinned.append(f"{req}=={match[1]}")
+        else:
+            pinned.append(f"{req}=={index_versions(req, pre='nightly' in req.lower())[-1]}")
     return " ".join(pinned)
+
+
+def index_versions(package: str, pre: bool = True) -> list[str]:
+    """Every version of `package` on the package index, oldest first (`pre`: pre-releases too)."""
+    from packaging.version import Version
+
+    done = subprocess.run([sys.executable, "-m", "pip", "index", "versions", *(["--pre"] if pre else []), package],
+                          capture_output=True, text=True, timeout=300)
+    match = re.search(r"Available versions: (.*)", done.stdout)
+    if done.returncode != 0 or match is None:
+        last = (done.stderr.strip().splitlines() or ["no answer"])[-1]
+        raise BuildError(f"cannot list the versions of {package} on the package index: {last}")
+    return sorted((v.strip() for v in match[1].split(",")), key=Version)
 
 
 def looks_like_python(text: str) -> bool:
@@ -112,8 +118,7 @@ def runtime_requirements() -> list[str]:
     for req in metadata.requires("fml-bench") or []:
         if ";" in req:  # extras and markers: not needed to run claims
             continue
-        name = re.split(r"[<>=!~ \[]", req, maxsplit=1)[0]
-        if not FRAMEWORK_PACKAGES.match(name):
+        if not FRAMEWORK_PACKAGES.match(requirement_name(req)):
             out.append(req)
     return out
 
@@ -180,9 +185,8 @@ def install(requirements: tuple[str, ...], base: Path | None = None, log=print) 
     versions = probe_versions(python)
     for req in requirements:
         name, _, pinned = req.partition("==")
-        module = {"keras": "keras", "keras-nightly": "keras"}.get(requirement_name(name))
-        if module and pinned and versions.get(module) != pinned:
-            raise BuildError(f"{folder}: asked for {req}, but the build imports keras {versions.get(module)}")
+        if requirement_name(name) in ("keras", "keras-nightly") and pinned and versions.get("keras") != pinned:
+            raise BuildError(f"{folder}: asked for {req}, but the build imports keras {versions.get('keras')}")
     (folder / BUILD_RECORD).write_text(json.dumps({"requirements": list(requirements), "versions": versions},
                                                   indent=1))
     return python

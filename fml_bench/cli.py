@@ -308,11 +308,12 @@ def cmd_ab(args) -> int:
     from fml_bench import ab, builds
     from fml_bench.claims import CLAIMS, get_claim
     from fml_bench.report import ab_page
+    from fml_bench.report.run import new_run_id
 
     claims = list(dict.fromkeys(args.claims)) or [c.id for c in CLAIMS]
     for cid in claims:
         get_claim(cid)  # an unknown name is refused before anything is built or trained
-    folder = Path(args.out) if args.out else paths.reports_dir(None) / "ab" / _timestamp()
+    folder = Path(args.out) if args.out else paths.reports_dir(None) / "ab" / new_run_id()
     given = {"a": args.build_a, "b": args.build_b}
     if args.pin_newest:
         given = {side: text if builds.looks_like_python(text) else builds.pin_newest(text)
@@ -335,25 +336,20 @@ def cmd_ab(args) -> int:
 def cmd_bisect(args) -> int:
     from fml_bench import bisect
     from fml_bench.claims import get_claim
+    from fml_bench.report.run import new_run_id
 
     if args.claim:
         claim = get_claim(args.claim)
         if args.part and args.part not in [p.id for p in claim.parts]:
             raise FmlBenchError(f"claim {claim.id} has no part {args.part!r}; its parts: "
                                 f"{', '.join(p.id for p in claim.parts)}")
-    folder = Path(args.out) if args.out else paths.reports_dir(None) / "bisect" / _timestamp()
+    folder = Path(args.out) if args.out else paths.reports_dir(None) / "bisect" / new_run_id()
     result = bisect.run(args.package, args.good, args.bad, args.with_, folder, claim=args.claim, part=args.part,
                         experiment=args.experiment, tier=args.tier or "fast", rounds=args.rounds,
                         threshold=args.threshold, log=lambda m: print(m, flush=True))
     print(result.summary())
     print(f"wrote {folder / 'bisect.json'}")
     return 0
-
-
-def _timestamp() -> str:
-    import datetime as dt
-
-    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 class _VersionAction(argparse.Action):

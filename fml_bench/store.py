@@ -24,7 +24,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
@@ -120,10 +119,7 @@ class RunStore:
         if not isinstance(self.root, Path):
             return
         try:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
-            fd, probe = tempfile.mkstemp(dir=self.root, prefix=".write-probe-")
-            os.close(fd)
-            os.unlink(probe)
+            atomic.probe_writable(Path(self.root))
         except OSError as exc:
             raise StoreWriteError(f"cannot write to the run store {self.root}: {os_error_line(exc)} "
                                   "(--store-dir / $FML_BENCH_STORE choose another)") from exc

@@ -22,10 +22,7 @@ HISTORY_FILE = "history.jsonl"
 def check_reports_root(root: Path) -> None:
     """A ReportWriteError now, before any training, if reports cannot be written under `root`."""
     try:
-        root.mkdir(parents=True, exist_ok=True)
-        probe = root / f".write-probe-{secrets.token_hex(4)}"
-        probe.write_text("")
-        probe.unlink()
+        atomic.probe_writable(root)
     except OSError as exc:
         raise ReportWriteError(f"cannot write reports to {root}: {os_error_line(exc)} "
                                "(--report-dir / $FML_BENCH_REPORTS choose another)") from exc
