@@ -14,7 +14,7 @@ import pytest
 
 from fml_bench import stats
 from fml_bench.experiments import get_spec
-from fml_bench.metrics import best, late_mean, rise_after_min
+from fml_bench.metrics import best, late_mean, log10_last, rise_after_min
 from fml_bench.runner import run_experiment
 
 SEEDS = list(range(10))
@@ -24,6 +24,14 @@ SEEDS = list(range(10))
 CHECKS = {
     "mnist-96-96": [(best("val_loss"), 0.02), (best("val_accuracy"), 0.01), (rise_after_min(), 0.05)],
     "imdb-16-16-dropout": [(late_mean("val_loss"), 0.06), (best("val_loss"), 0.03)],
+    # the 512-unit first layer as bag sums (engine/bags.py), with imdb-larger's metrics: the rise
+    # after the minimum amplifies rounding. Fast-tier effects against imdb-16-16 (10 seeds, AMD
+    # EPYC): rise +0.067 (SESOI 0.027), log10 last training loss -0.44 (SESOI 0.22); each margin
+    # is at most effect - SESOI, so a difference within it cannot carry the effect below the SESOI
+    # (measured there: rise +0.011, sd 0.026; log10 loss -0.009, sd 0.024). The jaggedness part
+    # is not checked here: log10(1e-3 + J) has a floor mass (sd of the engine difference 1.9
+    # decades over 10 seeds), a metric issue 20 replaces.
+    "imdb-512-512": [(rise_after_min(), 0.04), (log10_last("loss"), 0.1), (best("val_loss"), 0.03)],
 }
 
 

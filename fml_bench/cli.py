@@ -154,9 +154,10 @@ def _print_histories(records) -> None:
 
 def _engine_of(args) -> str:
     """--engine, or the tier's engine (as `check` trains with), as --help says."""
+    from fml_bench.engine import default_engine
     from fml_bench.tiers import get_tier
 
-    return args.engine or get_tier(args.tier).engine
+    return args.engine or default_engine(get_tier(args.tier).engine)
 
 
 def cmd_show(args) -> int:

@@ -46,7 +46,9 @@ class SuiteConfig:
 
     @property
     def engine(self) -> str:
-        return self.engine_override or self.tier.engine
+        from fml_bench.engine import default_engine
+
+        return self.engine_override or default_engine(self.tier.engine)
 
     def design(self, claim: Claim) -> TwoStageDesign:
         if self.seeds:

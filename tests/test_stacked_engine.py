@@ -188,3 +188,16 @@ def test_the_default_stack_budget_fits_the_machine(monkeypatch):
     assert stacked.memory_budget_bytes() == 8e9
     monkeypatch.setenv(stacked.STACK_MEMORY_ENV, "2")
     assert stacked.memory_budget_bytes() == 2e9
+
+
+def test_a_containers_memory_limit_bounds_the_stack_budget(monkeypatch, tmp_path):
+    """A container sees the host's memory in sysconf; its cgroup limit is what it may use."""
+    monkeypatch.delenv(stacked.STACK_MEMORY_ENV, raising=False)
+    monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+                                                             "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
+    limit = tmp_path / "memory.max"
+    limit.write_text("7000000000\n")
+    monkeypatch.setattr(stacked, "CGROUP_LIMIT_FILES", (str(tmp_path / "absent"), str(limit)))
+    assert stacked.memory_budget_bytes() == pytest.approx(0.4 * 7e9)
+    limit.write_text("max\n")
+    assert stacked.memory_budget_bytes() == 8e9

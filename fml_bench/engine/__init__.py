@@ -110,6 +110,10 @@ def _uses_dropout(spec: ExperimentSpec) -> bool:
     return has_dropout(spec.model)
 
 
+def _bags_of_words(spec: ExperimentSpec) -> bool:
+    return spec.dataset == "imdb" and spec.recipe == "plain"  # stacked.use_sparse_input
+
+
 def _cross_validates(spec: ExperimentSpec) -> bool:
     return spec.protocol != "holdout"  # K-fold and shuffled hold-out share the fold path
 
@@ -127,7 +131,10 @@ register(EngineInfo(
      EngineChange(3, "dropout masks drawn per seed from its own model's generator (they depended on the "
                      "chunk of seeds trained together)", touches=_uses_dropout),
      EngineChange(4, "K-fold folds of unequal size train as stacks grouped by size (they fell back to the "
-                     "reference engine)", touches=_cross_validates)),
+                     "reference engine)", touches=_cross_validates),
+     EngineChange(5, "IMDB's first layer as bag sums of kernel rows (engine/bags.py) at every width: the "
+                     "512-unit layer was a dense matmul, the narrow ones a sparse matmul (other rounding)",
+                  touches=_bags_of_words)),
     True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph",
 ))
 
@@ -156,6 +163,16 @@ def check_backend(name: str) -> None:
             f"uses {backend} (${KERAS_BACKEND_ENV}): choose --engine {' or '.join(able) or '?'}, or unset "
             f"{KERAS_BACKEND_ENV}"
         )
+
+
+def default_engine(preferred: str) -> str:
+    """`preferred` (a tier's engine) when it runs under this process's Keras backend, else the
+    first registered engine that does (the stacked engine is TensorFlow-only, so under jax or
+    torch a tier falls back to the reference engine rather than refusing to start)."""
+    backend = keras_backend()
+    if backend in engine_info(preferred).backends:
+        return preferred
+    return next((e.name for e in ENGINES.values() if backend in e.backends), preferred)
 
 
 def engine_names() -> list[str]:

@@ -18,13 +18,15 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
-from fml_bench.engine import report_epoch
+from fml_bench.engine import bags, report_epoch
+from fml_bench.engine.bags import BAGS_SIGNATURE, Bags, bag_sum
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import prepare, prepare_test, validation_start
@@ -35,7 +37,6 @@ from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything, stream
 
 ENGINE_NAME = "stacked"
-SPARSE_MAX_UNITS = 64
 EVAL_CHUNK = 8192  # validation rows per call, summed over seeds
 STACK_MEMORY_ENV = "FML_BENCH_STACK_GB"
 STACK_MEMORY_GB = 8.0  # the most a stack takes by default, on a machine with room for it
@@ -104,33 +105,34 @@ class StackedNet:
                 raise NotImplementedError(f"the stacked engine has no rule for {type(layer).__name__}")
 
     @property
+    def first(self) -> _Dense:
+        """The first layer (a Dense layer in every model of the book)."""
+        layer = self.layers[0]
+        if not isinstance(layer, _Dense):
+            raise NotImplementedError("the stacked engine needs a Dense first layer")
+        return layer
+
+    @property
     def variables(self) -> list[keras.Variable]:
         return [v for layer in self.layers if isinstance(layer, _Dense) for v in (layer.kernel, layer.bias)]
 
-    def __call__(self, x, training: bool, shared_sparse: bool = False):
-        """x: (S, B, fan_in), or (B, fan_in) shared by all seeds, or a SparseTensor: (S*B, S*fan_in)
-        block-diagonal (training) or (B, fan_in) shared (evaluation) -> outputs (S, B, units)."""
-        h = x
-        for layer in self.layers:
-            if isinstance(layer, _Dense) and isinstance(h, tf.SparseTensor):  # the first layer on IMDB
-                h = layer.activation(self._sparse_dense(h, layer, shared_sparse) + layer.bias.value[:, None, :])
-            elif isinstance(layer, _Dense):
-                pattern = "bi,sio->sbo" if len(h.shape) == 2 else "sbi,sio->sbo"
-                h = layer.activation(tf.einsum(pattern, h, layer.kernel.value) + layer.bias.value[:, None, :])
+    def __call__(self, x, training: bool):
+        """x: (S, B, fan_in), or (B, fan_in) shared by all seeds -> outputs (S, B, units)."""
+        first = self.first
+        pattern = "bi,sio->sbo" if len(x.shape) == 2 else "sbi,sio->sbo"
+        return self.rest(tf.einsum(pattern, x, first.kernel.value), training)
+
+    def rest(self, z, training: bool):
+        """The network from the first Dense layer's product z = x . kernel, (S, B, units), on:
+        its bias and activation, then every later layer."""
+        first = self.first
+        h = first.activation(z + first.bias.value[:, None, :])
+        for layer in self.layers[1:]:
+            if isinstance(layer, _Dense):
+                h = layer.activation(tf.einsum("sbi,sio->sbo", h, layer.kernel.value) + layer.bias.value[:, None, :])
             else:
                 h = layer(h, training=training)
         return h
-
-    def _sparse_dense(self, x: tf.SparseTensor, layer: _Dense, shared: bool):
-        """The first Dense layer on sparse multi-hot input, never densifying the input."""
-        kernel = layer.kernel.value
-        s, fan_in, units = self.seeds, tf.shape(kernel)[1], tf.shape(kernel)[2]
-        if shared:  # rows shared by all seeds: one matmul against all seeds' kernels
-            stacked = tf.reshape(tf.transpose(kernel, (1, 0, 2)), (fan_in, s * units))
-            out = tf.sparse.sparse_dense_matmul(x, stacked)
-            return tf.transpose(tf.reshape(out, (-1, s, units)), (1, 0, 2))
-        out = tf.sparse.sparse_dense_matmul(x, tf.reshape(kernel, (s * fan_in, units)))
-        return tf.reshape(out, (s, -1, units))
 
     def regularization(self):
         """Per-seed sum of the layers' regularization losses, shape (S,)."""
@@ -160,9 +162,9 @@ class StackedTrainer:
                  jit_compile: bool = True, test: tuple | None = None):
         self.spec, self.net = spec, net
         self.sparse = scipy.sparse.issparse(x_train)
-        if self.sparse:
-            jit_compile = False  # ragged gathers have data-dependent shapes
-            self.x_train = _ragged_rows(x_train)
+        if self.sparse:  # multi-hot rows as bags (bags.py); SparseSegmentSum has no XLA kernel
+            self.x_train = x_train.tocsr()
+            self.x_train.sort_indices()
         else:
             self.x_train = tf.constant(x_train)
         self.validation = _EvalSet(x_val, y_val)
@@ -174,23 +176,22 @@ class StackedTrainer:
         self.optimizer = compile_model(spec).optimizer
         self.optimizer.build(net.variables)
         self._train_step = tf.function(self._train_step_impl, jit_compile=jit_compile, reduce_retracing=True)
+        self._bag_train_step = tf.function(self._bag_train_step_impl, jit_compile=False, input_signature=(
+            tf.TensorSpec([None, None], tf.int32), BAGS_SIGNATURE, BAGS_SIGNATURE))
+        # keras' update fused by XLA inside the uncompiled bag step: 5 ms instead of 12 per seed
+        # and step for the 10,000 x 512 kernel (measured, 2-core AMD EPYC)
+        self._fused_apply = tf.function(lambda grads: self.optimizer.apply(grads, self.net.variables),
+                                        jit_compile=True)
+        self._bag_eval_step = tf.function(self._bag_eval_step_impl, jit_compile=False, input_signature=(
+            BAGS_SIGNATURE, tf.TensorSpec([None, None], y_train.dtype)))
         self._eval_step = tf.function(self._eval_step_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._train_steps = tf.function(self._train_steps_impl, jit_compile=jit_compile, reduce_retracing=True)
 
     def _gather(self, x, per_seed: bool, idx):
         return tf.gather(x, idx, batch_dims=1) if per_seed else tf.gather(x, idx)
 
-    def _sparse_batch(self, idx):
-        """Block-diagonal SparseTensor (S*B, S*fan_in): seed s's batch rows against its own kernel."""
-        seeds, batch = tf.shape(idx)[0], tf.shape(idx)[1]
-        rows = tf.gather(self.x_train, tf.reshape(idx, [-1]))
-        row_ids = rows.value_rowids()
-        cols = rows.values + (row_ids // tf.cast(batch, tf.int64)) * self.fan_in
-        shape = tf.cast(tf.stack([seeds * batch, seeds * self.fan_in]), tf.int64)
-        return tf.SparseTensor(tf.stack([row_ids, cols], axis=1), tf.ones_like(cols, tf.float32), shape)
-
     def _train_step_impl(self, idx):
-        xb = self._sparse_batch(idx) if self.sparse else self._gather(self.x_train, self.per_seed_x, idx)
+        xb = self._gather(self.x_train, self.per_seed_x, idx)
         yb = self._gather(self.y_train, self.per_seed_y, idx)
         with tf.GradientTape() as tape:
             probs = self.net(xb, training=True)
@@ -200,6 +201,53 @@ class StackedTrainer:
         grads = tape.gradient(total, [v.value for v in self.net.variables])
         self.optimizer.apply(grads, self.net.variables)
         return per_seed, tf.reduce_sum(hits, axis=1)
+
+    def _first_kernel_table(self):
+        """The first layer's stacked kernel (S, fan_in, units) as one table (S*fan_in, units)."""
+        kernel = self.net.first.kernel.value
+        return tf.reshape(kernel, (-1, tf.shape(kernel)[2]))
+
+    def _bag_train_step_impl(self, idx, forward: Bags, transposed: Bags):
+        """One step on multi-hot rows: the first layer's product and kernel gradient as bag sums
+        (bags.py), every other gradient by the tape. The same loss and update as the dense step."""
+        first = self.net.first
+        seeds, batch = tf.shape(idx)[0], tf.shape(idx)[1]
+        z = tf.reshape(bag_sum(self._first_kernel_table(), forward), (seeds, batch, -1))
+        yb = self._gather(self.y_train, self.per_seed_y, idx)
+        variables = [v.value for v in self.net.variables]
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            probs = self.net.rest(z, training=True)
+            loss, hits = _loss_and_hits(self.spec, yb, probs)
+            per_seed = tf.reduce_mean(loss, axis=1) + self.net.regularization()
+            total = tf.reduce_sum(per_seed)
+        dz, *grads = tape.gradient(total, [z, *variables], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        dkernel = tf.reshape(bag_sum(tf.reshape(dz, (seeds * batch, -1)), transposed), tf.shape(first.kernel.value))
+        grads[0] = dkernel if first.regularizer is None else grads[0] + dkernel
+        self._fused_apply(grads)
+        return per_seed, tf.reduce_sum(hits, axis=1)
+
+    def _bag_eval_step_impl(self, rows: Bags, yb):
+        """Per-seed loss and hit sums on multi-hot rows every seed scores (bags.shared_rows)."""
+        seeds = self.net.seeds
+        table = self._first_kernel_table()
+        z = tf.reshape(bag_sum(table, rows), (seeds, -1, tf.shape(table)[1]))
+        yb = tf.broadcast_to(yb, (seeds, tf.shape(yb)[1]))  # labels shared by the seeds come as (1, rows)
+        loss, hits = _loss_and_hits(self.spec, yb, self.net.rest(z, training=False))
+        return tf.reduce_sum(loss, axis=1), tf.reduce_sum(hits, axis=1)
+
+    def _bag_epoch(self, perm: np.ndarray) -> tuple[tf.Tensor, tf.Tensor]:
+        """An epoch on multi-hot rows, step by step (the index arrays are built per step in
+        NumPy); per-seed sums of batch-size-weighted losses and of hits."""
+        n, b = perm.shape[1], self.spec.batch_size
+        loss_sum, hit_sum = tf.zeros(self.net.seeds), tf.zeros(self.net.seeds)
+        for start in range(0, n, b):
+            idx = perm[:, start : start + b]
+            forward, transposed = bags.stacked_rows(self.x_train, idx, self.fan_in)
+            loss, hits = self._bag_train_step(tf.constant(idx), forward, transposed)
+            loss_sum += loss * idx.shape[1]
+            hit_sum += hits
+        return loss_sum, hit_sum
 
     def _train_steps_impl(self, batches):
         """All full batches of an epoch in one compiled loop; batches: (steps, S, B)."""
@@ -216,10 +264,9 @@ class StackedTrainer:
         return loss_sum, hit_sum
 
     def _eval_step_impl(self, xb, yb):
-        shared_sparse = isinstance(xb, tf.SparseTensor)
         if yb.shape[0] == 1:
             yb = tf.repeat(yb, self.net.seeds, axis=0)
-        probs = self.net(xb, training=False, shared_sparse=shared_sparse)
+        probs = self.net(xb, training=False)
         loss, hits = _loss_and_hits(self.spec, yb, probs)
         return tf.reduce_sum(loss, axis=1), tf.reduce_sum(hits, axis=1)
 
@@ -231,7 +278,10 @@ class StackedTrainer:
         chunk = max(self.spec.batch_size, EVAL_CHUNK // self.net.seeds)  # sums are order-free
         for start in range(0, n, chunk):
             xb, yb = data.rows_between(start, min(n, start + chunk))
-            loss, hits = self._eval_step(xb, yb)
+            if data.csr is not None:
+                loss, hits = self._bag_eval_step(bags.shared_rows(xb, self.net.seeds, self.fan_in), yb)
+            else:
+                loss, hits = self._eval_step(xb, yb)
             loss_sum += loss.numpy()
             hit_sum += hits.numpy()
         return loss_sum / n, hit_sum / n
@@ -251,14 +301,17 @@ class StackedTrainer:
         for _ in range(self.spec.epochs):
             start = time.perf_counter()
             perm = np.stack([rng.permutation(n) if shuffle else np.arange(n) for rng in orders]).astype(np.int32)
-            full = n // b
-            batches = perm[:, : full * b].reshape(len(seeds), full, b).transpose(1, 0, 2)
-            loss_sum, hit_sum = self._train_steps(tf.constant(batches))
-            loss_sum = loss_sum * b  # keras weights each batch's loss by its size
-            if n % b:
-                loss, hits = self._train_step(tf.constant(perm[:, full * b :]))
-                loss_sum += loss * (n % b)
-                hit_sum += hits
+            if self.sparse:
+                loss_sum, hit_sum = self._bag_epoch(perm)
+            else:
+                full = n // b
+                batches = perm[:, : full * b].reshape(len(seeds), full, b).transpose(1, 0, 2)
+                loss_sum, hit_sum = self._train_steps(tf.constant(batches))
+                loss_sum = loss_sum * b  # keras weights each batch's loss by its size
+                if n % b:
+                    loss, hits = self._train_step(tf.constant(perm[:, full * b :]))
+                    loss_sum += loss * (n % b)
+                    hit_sum += hits
             penalty = self.net.regularization().numpy()
             val_loss, val_acc = self.evaluate(self.validation)
             history["loss"].append(loss_sum.numpy() / n)
@@ -287,30 +340,15 @@ class _EvalSet:
         self.rows = int(self.y.shape[-1])
 
     def rows_between(self, start: int, stop: int):
-        xb = _sparse_tensor(self.csr[start:stop]) if self.csr is not None else self.x[..., start:stop, :]
+        xb = self.csr[start:stop] if self.csr is not None else self.x[..., start:stop, :]
         yb = self.y[..., start:stop] if len(self.y.shape) == 2 else self.y[None, start:stop]
         return xb, yb
 
 
-def _ragged_rows(csr) -> tf.RaggedTensor:
-    """The column indices of each CSR row (sorted), as a RaggedTensor of int64."""
-    csr = csr.tocsr()
-    csr.sort_indices()
-    return tf.RaggedTensor.from_row_splits(csr.indices.astype(np.int64), csr.indptr.astype(np.int64))
-
-
-def _sparse_tensor(csr) -> tf.SparseTensor:
-    coo = csr.tocoo()
-    indices = np.stack([coo.row, coo.col], axis=1).astype(np.int64)
-    return tf.sparse.reorder(tf.SparseTensor(indices, coo.data.astype(np.float32), coo.shape))
-
-
-def use_sparse_input(spec: ExperimentSpec, first_layer_units: int) -> bool:
-    """IMDB's multi-hot vectors (1.3% ones) go in sparse for narrow first layers. Wide ones
-    (512 units) stay dense: their cost is the dense kernel update, which XLA fuses and the
-    sparse path (which cannot be XLA-compiled) does not (measured: 512-512-1 fast tier,
-    63 s a seed sparse vs about 10 s dense)."""
-    return spec.dataset == "imdb" and spec.recipe == "plain" and first_layer_units <= SPARSE_MAX_UNITS
+def use_sparse_input(spec: ExperimentSpec) -> bool:
+    """IMDB's multi-hot vectors (about 1.3% ones) go in as bags of words (bags.py) at every
+    layer width."""
+    return spec.dataset == "imdb" and spec.recipe == "plain"
 
 
 def _stack_data(spec: ExperimentSpec, seeds: Sequence[int], sparse: bool = False):
@@ -349,17 +387,37 @@ def per_seed_bytes(spec: ExperimentSpec) -> int:
     return weights + rows * features * 4 * copies * COPIES
 
 
+CGROUP_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def machine_memory_bytes() -> float | None:
+    """The memory this process may use: the physical memory, or a container's (cgroup v2 or v1)
+    limit when that is smaller (a container sees the host's physical memory in sysconf)."""
+    try:
+        memory = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+    for path in CGROUP_LIMIT_FILES:
+        try:
+            text = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():  # "max" means no limit
+            memory = min(memory, float(text))
+    return memory
+
+
 def memory_budget_bytes() -> float:
     """The stack budget: $FML_BENCH_STACK_GB when set, else the smaller of 8 GB and 40% of the
-    machine's physical memory."""
+    machine's memory (`machine_memory_bytes`: the rest is headroom for TensorFlow, the data and
+    the other core's work)."""
     value = os.environ.get(STACK_MEMORY_ENV)
     if value:
         return float(value) * 1e9
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+    memory = machine_memory_bytes()
+    if memory is None:
         return STACK_MEMORY_GB * 1e9
-    return min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * physical)
+    return min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * memory)
 
 
 def max_seeds(spec: ExperimentSpec) -> int:
@@ -378,7 +436,7 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
     start = time.perf_counter()
     seeds = list(seeds)
     models = initial_models(spec, seeds, None)
-    x, y = _stack_data(spec, seeds, use_sparse_input(spec, models[0].layers[0].units))
+    x, y = _stack_data(spec, seeds, use_sparse_input(spec))
     n = y.shape[-1]
     cut = validation_start(spec, n)
     x_train, x_val = (x[:cut], x[cut:]) if scipy.sparse.issparse(x) else (x[..., :cut, :], x[..., cut:, :])

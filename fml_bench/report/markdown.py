@@ -189,6 +189,16 @@ def incomplete_notice(doc: dict) -> list[str]:
     return out
 
 
+def engine_notice(doc: dict) -> list[str]:
+    """Which loop trained the runs, when it is not the notebook's own `model.fit`."""
+    if "stacked" not in doc["engines"]:
+        return []
+    return ["The stacked engine trained these runs: many seeds of one experiment in one TensorFlow graph, "
+            "each with the initial weights, shuffles and dropout masks of its own `model.fit`; its claim "
+            "metrics are tested equivalent to keras' `model.fit` (`benchmarks/test_engine_equivalence.py`). "
+            "`--engine reference` runs the notebook's own loop.", ""]
+
+
 def render(doc: dict, figures: dict[str, str], comparison: str | None = None) -> str:
     """The whole report.md. figures: claim_id-tier -> figure file name (relative)."""
     family = [c for c in doc["claims"] if is_confirmatory(c)]
@@ -202,6 +212,7 @@ def render(doc: dict, figures: dict[str, str], comparison: str | None = None) ->
            "(Bonferroni, split over a two-look sequential design), for *pass* (the effect lies beyond zero "
            "in the book's direction) and for *fail* (it lies short of the smallest effect of interest); "
            "the table shows Holm-adjusted p.", "",
+           *engine_notice(doc),
            *incomplete_notice(doc),
            summary_table(doc, family), ""]
     if others:

@@ -1,0 +1,92 @@
+"""Multi-hot input as bags of rows: the first Dense layer on IMDB without multiplying by zeros.
+
+A review's multi-hot vector (Listing 4.3's `vectorize_sequences`, 10,000 words, about 1.3% ones)
+times a kernel is the sum of the kernel rows of the words it contains. So the first layer's
+product is a segmented sum of gathered kernel rows (an "embedding bag"), and its kernel
+gradient X^T dZ is the same sum transposed: for each word, the sum of the output gradients of
+the batch rows that contain it. Both are one `SparseSegmentSum` each over index arrays built
+here in NumPy (the transpose by scipy's CSR-to-CSC conversion, so no sort runs in the graph).
+
+TensorFlow's CPU kernel for that op runs on one thread, so every sum is cut in two halves at a
+segment boundary and the halves run concurrently (inter-op parallelism). Each output row is
+summed in index order by one kernel, so the numbers do not depend on the cut or the thread
+schedule: a run is bit-reproducible.
+
+Measured on a 2-core AMD EPYC, batch 512, 10,000 x 512 kernel, per seed and step: the dense
+product 12.9 ms and its kernel gradient 13.5 ms under XLA; the bag sums 4.4 ms and 6.5 ms (two
+halves; 6.3 and 8.9 ms on one thread). keras' RMSprop update of the dense kernel, compiled by
+XLA, is 5 ms more. The whole book-scale imdb-512-512 epoch: 1.31 s a seed dense, 0.49 s as bags.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse
+import tensorflow as tf
+
+
+class Bags(NamedTuple):
+    """Index arrays of one segmented sum: output row `segment[i]` adds table row `index[i]`.
+
+    `segment` is sorted; `cut` is the position where the second half of the work starts and
+    `cut_segment` its first output row; `segments` is the number of output rows."""
+
+    index: tf.Tensor
+    segment: tf.Tensor
+    cut: tf.Tensor
+    cut_segment: tf.Tensor
+    segments: tf.Tensor
+
+
+BAGS_SIGNATURE = Bags(*(tf.TensorSpec([None], tf.int32) for _ in range(2)),
+                      *(tf.TensorSpec([], tf.int32) for _ in range(3)))
+
+
+def bags_from_csr(indptr: np.ndarray, index: np.ndarray) -> Bags:
+    """Bags whose output row r sums table rows index[indptr[r]:indptr[r+1]]."""
+    segments = len(indptr) - 1
+    segment = np.repeat(np.arange(segments, dtype=np.int32), np.diff(indptr))
+    cut_segment = segments // 2
+    return Bags(tf.constant(index, tf.int32), tf.constant(segment), tf.constant(int(indptr[cut_segment]), tf.int32),
+                tf.constant(cut_segment, tf.int32), tf.constant(segments, tf.int32))
+
+
+def stacked_rows(csr: scipy.sparse.csr_matrix, rows: np.ndarray, width: int) -> tuple[Bags, Bags]:
+    """The forward and the transposed bags of a training step.
+
+    rows: (S, B) the batch rows of each seed. Seed s's kernel occupies table rows
+    [s*width, (s+1)*width) of the stacked kernel reshaped to (S*width, units).
+    Forward: output row s*B + i sums seed s's kernel rows of the words in review rows[s, i].
+    Transposed: output row s*width + j sums the rows s*B + i of dZ (S*B, units) whose
+    review contains word j, i.e. seed s's kernel gradient."""
+    seeds, batch = rows.shape
+    picked = csr[rows.reshape(-1)]
+    owner = np.repeat(np.arange(seeds * batch, dtype=np.int64) // batch, np.diff(picked.indptr))
+    index = picked.indices.astype(np.int64) + owner * width
+    block = scipy.sparse.csr_matrix((np.ones(len(index), np.float32), index, picked.indptr),
+                                    shape=(seeds * batch, seeds * width))
+    transposed = block.tocsc()  # column j's rows, in row order (scipy's O(nnz) counting transpose)
+    return bags_from_csr(picked.indptr, index), bags_from_csr(transposed.indptr, transposed.indices)
+
+
+def shared_rows(csr: scipy.sparse.csr_matrix, seeds: int, width: int) -> Bags:
+    """Forward bags of rows every seed scores (validation, test): output row s*R + r sums seed
+    s's kernel rows of the words in review r."""
+    rows = csr.shape[0]
+    lengths = np.tile(np.diff(csr.indptr), seeds)
+    indptr = np.concatenate([[0], np.cumsum(lengths)])
+    index = np.tile(csr.indices.astype(np.int64), seeds) + np.repeat(np.arange(seeds, dtype=np.int64) * width,
+                                                                      csr.nnz)
+    assert len(indptr) == seeds * rows + 1
+    return bags_from_csr(indptr, index)
+
+
+def bag_sum(table: tf.Tensor, bags: Bags) -> tf.Tensor:
+    """(bags.segments, units): each output row the sum of its table rows, in two concurrent halves."""
+    first = tf.sparse.segment_sum(table, bags.index[: bags.cut], bags.segment[: bags.cut],
+                                  num_segments=bags.cut_segment)
+    second = tf.sparse.segment_sum(table, bags.index[bags.cut :], bags.segment[bags.cut :] - bags.cut_segment,
+                                   num_segments=bags.segments - bags.cut_segment)
+    return tf.concat([first, second], axis=0)
