@@ -203,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         for figure in entry["pilot"]:
             print(f"    {figure}", flush=True)
         if not args.dry_run:
-            record_plan(PLANS_FILE, tier.name, claim.id, {**entry, "source": source})
+            record_plan(PLANS_FILE, tier.name, claim.id, {**entry, "source": source, "family_size": FAMILY_SIZE})
             print(f"    written to {PLANS_FILE}", flush=True)
     return 0
 
@@ -228,7 +228,8 @@ def plan_knockouts(args: argparse.Namespace, tier, engine: str, store: RunStore)
         for figure in entry["pilot"]:
             print(f"    {figure}", flush=True)
         if not args.dry_run:
-            record_plan(PLANS_FILE, tier.name, claim.id, {**entry, "source": source}, section="knockouts")
+            record_plan(PLANS_FILE, tier.name, claim.id, {**entry, "source": source, "family_size": FAMILY_SIZE},
+                        section="knockouts")
     return 0
 
 

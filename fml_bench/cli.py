@@ -177,14 +177,11 @@ def cmd_check(args) -> int:
     from fml_bench.claims import ALL, get_claim
     from fml_bench.errors import DatasetCorruptError, DatasetUnavailableError, MissingRunsError
     from fml_bench.report.run import RunReport
-    from fml_bench.suite import SuiteConfig, check_claim, stored_runs_only
-    from fml_bench.tiers import get_tier
-    from fml_bench.verdicts import FAIL, INCONCLUSIVE
+    from fml_bench.suite import SuiteConfig, check_claim, fails_the_run, stored_runs_only
 
     claims = [get_claim(c) for c in dict.fromkeys(args.claims)] if args.claims else list(ALL)  # one check each
-    tier = get_tier(args.tier)
-    config = SuiteConfig(tier=tier, store=_store(args), engine_override=args.engine, alpha=args.alpha,
-                         seeds=args.seeds, knockout=args.knockout)
+    config = SuiteConfig.from_options(args.tier, _store(args), args.engine, args.alpha, args.seeds, args.knockout)
+    tier = config.tier
     shard = _shard(args)
     if shard is not None:
         return _train_shard(claims, config, shard, args.look)
@@ -226,11 +223,9 @@ def cmd_check(args) -> int:
         print(f"\nreport: {report.folder / 'report.md'}")
     if report_failed:
         return 2
-    results = report.results
+    failed = [r for r in report.results if fails_the_run(r, tier, args.knockout)]
     if args.knockout:  # every knock-out must fail its claim
-        return 1 if report.errors or any(r.verdict != FAIL for r in results if r.kind == "claim") else 0
-    failed = [r for r in results if not r.known_divergence and (
-        r.verdict == FAIL or (r.verdict == INCONCLUSIVE and tier.inconclusive_fails))]
+        return 1 if report.errors or failed else 0
     return 1 if failed or regressions or report.errors else 0
 
 
@@ -385,6 +380,14 @@ def _validate_environment(args) -> None:
     trains = args.command in ("run", "check") and not getattr(args, "no_train", False)
     if trains and backend in ("jax", "torch") and importlib.util.find_spec(backend) is None:
         raise FmlBenchError(f"the Keras backend {backend} is not installed: pip install 'fml-bench[{backend}]'")
+    if trains and backend in (None, "tensorflow") and importlib.util.find_spec("tensorflow") is None:
+        raise FmlBenchError(TENSORFLOW_MISSING)
+
+
+#: TensorFlow is an extra, so that a machine that has its own (a GPU build) keeps one TensorFlow.
+TENSORFLOW_MISSING = ("TensorFlow is not installed: pip install 'fml-bench[cpu]' (tensorflow-cpu), "
+                      "'fml-bench[gpu]' (tensorflow with CUDA), or a tensorflow of your own; or train under "
+                      "another Keras backend (--keras-backend jax --engine reference)")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -128,9 +128,20 @@ SUITE_OPTIONS: tuple[Option, ...] = (
 )
 
 
-def add_options(add: Callable[..., Any], only: tuple[str, ...] | None = None) -> None:
+#: The pytest plugin loads into every pytest session of an environment that has fml-bench
+#: installed, so its options carry a prefix (as pytest-benchmark's `--benchmark-*`) and cannot
+#: collide with another plugin's `--seeds` or `--baseline`; the CLI's are unprefixed.
+PYTEST_PREFIX = "--fml-"
+
+
+def pytest_flag(flag: str) -> str:
+    """The pytest spelling of a CLI flag: `--tier` -> `--fml-tier`."""
+    return PYTEST_PREFIX + flag.removeprefix("--")
+
+
+def add_options(add: Callable[..., Any], only: tuple[str, ...] | None = None, prefix: str = "--") -> None:
     """Add SUITE_OPTIONS (or those named in `only`) with `add(flag, **kwargs)`: argparse's
-    `add_argument` or pytest's `group.addoption`."""
+    `add_argument` (prefix `--`) or pytest's `group.addoption` (prefix PYTEST_PREFIX)."""
     for option in SUITE_OPTIONS:
         if only is None or option.flag in only:
-            add(option.flag, **option.kwargs())
+            add(prefix + option.flag.removeprefix("--"), **option.kwargs())

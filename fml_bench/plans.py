@@ -38,6 +38,7 @@ class SeedPlan:
     p_fail: float | None
     source: str
     changes: tuple[str, ...] = ()
+    family_size: int | None = None  # the number of claims whose family level it was planned at
 
 
 @dataclass(frozen=True)
@@ -80,4 +81,15 @@ def plan_for(claim_id: str, tier: str) -> SeedPlan:
         raise UnknownNameError(f"no seed plan for claim {claim_id!r} at tier {tier!r} in {PLANS_FILE.name}; "
                                f"run `python benchmarks/plan_seeds.py --tier {tier}`") from None
     return SeedPlan(n1=entry["n1"], n2=entry["n2"], p_pass=entry["p_pass"], p_fail=entry["p_fail"],
-                    source=entry["source"], changes=tuple(entry.get("changes", ())))
+                    source=entry["source"], changes=tuple(entry.get("changes", ())),
+                    family_size=entry.get("family_size"))
+
+
+def stale_plans(family_size: int) -> list[str]:
+    """Every plan (claims' and knock-outs') made for a family of another size than `family_size`:
+    adding or removing a claim changes every claim's level (alpha / family size), so each of
+    these must be re-planned (`python benchmarks/plan_seeds.py --tier T [--knockouts] CLAIM`)."""
+    document = _document()
+    return [f"{section} {tier} {claim} (planned for {entry.get('family_size', '?')} claims)"
+            for section in ("plans", "knockouts") for tier, entries in document.get(section, {}).items()
+            for claim, entry in entries.items() if entry.get("family_size") != family_size]

@@ -1,15 +1,16 @@
 """The pytest plugin: options, the claim-checking fixture, progress lines, and one report per
 session that checked claims, rewritten as each claim finishes.
 
-A claim's result travels in its test report's `user_properties`, so the process that writes
+A claim's result (with its per-seed curves) is written to a file under pytest's temporary
+folder and its path travels in the test report's `user_properties`, so the process that writes
 the report sees every claim whether the tests ran in it or in pytest-xdist workers (`-n N`):
-one report, one family, however the tests were distributed."""
+one report, one family, however the tests were distributed; `--junitxml` carries the path, not
+the curves. Options are spelled `--fml-*` (`options.PYTEST_PREFIX`)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,9 @@ from fml_bench.engine import KERAS_BACKEND_ENV
 from fml_bench.progress import event_line
 from fml_bench.report.results import json_safe
 from fml_bench.store import RunStore, open_store
-from fml_bench.suite import SuiteConfig, check_claim
+from fml_bench.suite import SuiteConfig, check_claim, fails_the_run
 from fml_bench.tiers import get_tier
-from fml_bench.verdicts import FAIL, INCONCLUSIVE
+from fml_bench.verdicts import INCONCLUSIVE
 
 log = logging.getLogger(__name__)
 RESULTS_KEY = pytest.StashKey[list]()
@@ -40,22 +41,27 @@ class ClaimInconclusiveWarning(UserWarning):
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fml-bench")
-    options.add_options(group.addoption)  # the same options, types and checks as `fml-bench check`
-    group.addoption("--data-dir", default=None, help=f"dataset folder searched first (${paths.DATA_ENV})")
-    group.addoption("--store-dir", default=None, help=f"run store folder or URL (${paths.STORE_ENV})")
-    group.addoption("--mnist-standin", choices=["fashion-mnist"], default=None,
+    # the same options, types and checks as `fml-bench check`, spelled --fml-*
+    options.add_options(group.addoption, prefix=options.PYTEST_PREFIX)
+    group.addoption("--fml-data-dir", default=None, help=f"dataset folder searched first (${paths.DATA_ENV})")
+    group.addoption("--fml-store-dir", default=None, help=f"run store folder or URL (${paths.STORE_ENV})")
+    group.addoption("--fml-mnist-standin", choices=["fashion-mnist"], default=None,
                     help="book tier: use this dataset where MNIST is needed (the report names it)")
-    group.addoption("--no-report", action="store_true", help="do not write a report")
+    group.addoption("--fml-no-report", action="store_true", help="do not write a report")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if config.getoption("--data-dir"):
-        os.environ[paths.DATA_ENV] = str(Path(config.getoption("--data-dir")).resolve())
-    if config.getoption("--keras-backend"):  # before any test module imports keras
-        os.environ[KERAS_BACKEND_ENV] = config.getoption("--keras-backend")
+    # for this session only (restored when it ends), and visible to xdist workers and children;
+    # the backend before any test module imports keras
+    session_env = pytest.MonkeyPatch()
+    config.add_cleanup(session_env.undo)
+    if config.getoption("--fml-data-dir"):
+        session_env.setenv(paths.DATA_ENV, str(Path(config.getoption("--fml-data-dir")).resolve()))
+    if config.getoption("--fml-keras-backend"):
+        session_env.setenv(KERAS_BACKEND_ENV, config.getoption("--fml-keras-backend"))
     config.stash[RESULTS_KEY] = []
     config.stash[REPORT_KEY] = None
-    baseline = config.getoption("--baseline")
+    baseline = config.getoption("--fml-baseline")
     if baseline and not _is_xdist_worker(config):  # refused now, not after hours of training
         from fml_bench.errors import FmlBenchError
         from fml_bench.report import results
@@ -63,17 +69,17 @@ def pytest_configure(config: pytest.Config) -> None:
         try:
             results.load(Path(baseline))
         except FmlBenchError as exc:
-            raise pytest.UsageError(f"--baseline: {exc}") from exc
+            raise pytest.UsageError(f"--fml-baseline: {exc}") from exc
     config.stash[BASELINE_KEY] = baseline
     if not _is_xdist_worker(config):
         config.pluginmanager.register(ClaimReportCollector(config), "fml-bench-claim-report")
-    tier = config.getoption("--tier")
+    tier = config.getoption("--fml-tier")
     if tier and get_tier(tier).slow and config.option.markexpr == DEFAULT_MARKEXPR:
-        config.option.markexpr = "slow"  # `--tier book` means the same as `-m slow`
+        config.option.markexpr = "slow"  # `--fml-tier book` means the same as `-m slow`
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    tier = config.getoption("--tier")
+    tier = config.getoption("--fml-tier")
     if not tier:
         return
     def tier_of(item: pytest.Item) -> str:
@@ -90,7 +96,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Claims are about to train: refuse an unwritable report folder now, not after the first claim."""
     config = session.config
-    if _is_xdist_worker(config) or config.getoption("--no-report"):
+    if _is_xdist_worker(config) or config.getoption("--fml-no-report"):
         return
     if not any(item.get_closest_marker("claim") for item in session.items):
         return
@@ -98,35 +104,27 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     from fml_bench.report.run import check_reports_root
 
     try:
-        check_reports_root(paths.reports_dir(config.getoption("--report-dir")))
+        check_reports_root(paths.reports_dir(config.getoption("--fml-report-dir")))
     except FmlBenchError as exc:
-        raise pytest.UsageError(f"--report-dir: {exc}") from exc
+        raise pytest.UsageError(f"--fml-report-dir: {exc}") from exc
 
 
 @pytest.fixture(scope="session")
 def run_store(pytestconfig: pytest.Config) -> RunStore:
-    return open_store(paths.store_location(pytestconfig.getoption("--store-dir")))
+    return open_store(paths.store_location(pytestconfig.getoption("--fml-store-dir")))
 
 
 @pytest.fixture
-def check(request: pytest.FixtureRequest, run_store: RunStore):
+def check(request: pytest.FixtureRequest, run_store: RunStore, tmp_path_factory: pytest.TempPathFactory):
     """check(claim_id, tier) runs and asserts one claim; the result goes to the report.
     check(claim_id, tier, knockout=True) runs it with its mechanism removed and asserts *fail*."""
     config = request.config
 
     def _check(claim_id: str, tier_name: str, knockout: bool = False):
         claim = get_claim(claim_id)
-        tier = get_tier(tier_name)
-        standin = config.getoption("--mnist-standin")
-        if standin and tier.mnist_dataset == "mnist":  # a tier that needs full MNIST
-            from dataclasses import replace
-
-            tier = replace(tier, mnist_dataset=standin)
-        suite = SuiteConfig(
-            tier=tier, store=run_store, engine_override=config.getoption("--engine"),
-            alpha=config.getoption("--alpha"), seeds=config.getoption("--seeds"),
-            knockout=knockout,
-        )
+        suite = SuiteConfig.from_options(tier_name, run_store, config.getoption("--fml-engine"),
+                                         config.getoption("--fml-alpha"), config.getoption("--fml-seeds"), knockout,
+                                         mnist_standin=config.getoption("--fml-mnist-standin"))
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         capture = config.pluginmanager.get_plugin("capturemanager")
 
@@ -138,15 +136,17 @@ def check(request: pytest.FixtureRequest, run_store: RunStore):
                 reporter.write_line(line)
 
         result = check_claim(claim, suite, progress)
-        request.node.user_properties.append((RESULT_PROPERTY, json.dumps(json_safe(result.to_dict()))))
+        result_file = tmp_path_factory.mktemp("fml-result") / "result.json"
+        result_file.write_text(json.dumps(json_safe(result.to_dict())))
+        request.node.user_properties.append((RESULT_PROPERTY, str(result_file)))
         if knockout:
-            if result.verdict != FAIL:
+            if fails_the_run(result, suite.tier, knockout=True):
                 pytest.fail(f"the knock-out did not make the claim fail:\n{result.message()}", pytrace=False)
             return result
         if result.known_divergence:
             request.node.add_marker(pytest.mark.xfail(
                 strict=True, reason=f"known divergence: {result.known_divergence}"))
-        if result.verdict == FAIL or (result.verdict == INCONCLUSIVE and tier.inconclusive_fails):
+        if fails_the_run(result, suite.tier, excuse_known=False):
             pytest.fail(result.message(), pytrace=False)
         if result.verdict == INCONCLUSIVE:
             warnings.warn(ClaimInconclusiveWarning(result.message()), stacklevel=1)
@@ -174,9 +174,9 @@ class ClaimReportCollector:
         for name, payload in report.user_properties:
             if name != RESULT_PROPERTY:
                 continue
-            result = ClaimResult.from_dict(json.loads(str(payload)))
+            result = ClaimResult.from_dict(json.loads(Path(str(payload)).read_text()))
             self.config.stash[RESULTS_KEY].append(result)
-            if not self.config.getoption("--no-report"):
+            if not self.config.getoption("--fml-no-report"):
                 _run_report(self.config).add(result)
 
 
@@ -184,7 +184,7 @@ def _run_report(config: pytest.Config):
     from fml_bench.report.run import RunReport
 
     if config.stash[REPORT_KEY] is None:
-        config.stash[REPORT_KEY] = RunReport(paths.reports_dir(config.getoption("--report-dir")),
+        config.stash[REPORT_KEY] = RunReport(paths.reports_dir(config.getoption("--fml-report-dir")),
                                              config.stash[BASELINE_KEY])
     return config.stash[REPORT_KEY]
 

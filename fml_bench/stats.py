@@ -206,37 +206,6 @@ def tost_one_sample(x, value: float, margin: float, confidence: float = 0.95) ->
     )
 
 
-def tost_two_sample(a, b, margin: float, confidence: float = 0.95) -> TestResult:
-    """Welch TOST that |mean(a) - mean(b)| < margin (equivalence of two independent arms)."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    lower = stats.ttest_ind(a + margin, b, equal_var=False, alternative="greater")
-    upper = stats.ttest_ind(a - margin, b, equal_var=False, alternative="less")
-    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(confidence)
-    return TestResult(
-        "Welch TOST", float(a.mean() - b.mean()), float(ci.low), float(ci.high),
-        float(max(lower.pvalue, upper.pvalue)), min(len(a), len(b)),
-    )
-
-
-def spread_test(a, b, alternative: str = "less", confidence: float = 0.95) -> TestResult:
-    """F test that `a` varies less over seeds than `b` (one-sided), with the exact interval of
-    the ratio of standard deviations sd(a) / sd(b).
-
-    The F test assumes roughly normal estimates (true of averaged accuracies); it is far more
-    powerful at 8-16 seeds than the robust Brown-Forsythe test, which `brown_forsythe_p`
-    gives as a cross-check.
-    """
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    dfa, dfb = len(a) - 1, len(b) - 1
-    ratio = np.var(a, ddof=1) / np.var(b, ddof=1)
-    p = stats.f.cdf(ratio, dfa, dfb) if alternative == "less" else stats.f.sf(ratio, dfa, dfb)
-    tail = (1 - confidence) / 2
-    low = np.sqrt(ratio / stats.f.ppf(1 - tail, dfa, dfb))
-    high = np.sqrt(ratio / stats.f.ppf(tail, dfa, dfb))
-    return TestResult("F test", float(np.sqrt(ratio)), float(low), float(high), float(p),
-                      min(len(a), len(b)), float(ratio))
-
-
 def _pitman_morgan_t(a: np.ndarray, b: np.ndarray, ratio: float) -> float:
     """t statistic (df n - 2) of corr(a + ratio*b, a - ratio*b), zero iff sd(a) = ratio*sd(b)."""
     u, v = a + ratio * b, a - ratio * b
@@ -281,23 +250,6 @@ def bootstrap_log_sd_ratio_p(a, b, resamples: int = 4000, seed: int = 0) -> floa
     idx = np.random.default_rng(seed).integers(0, len(a), size=(resamples, len(a)))
     sa, sb = np.std(a[idx], axis=1, ddof=1), np.std(b[idx], axis=1, ddof=1)
     return float((np.sum(sa >= sb) + 1) / (resamples + 1))
-
-
-def brown_forsythe_p(a, b, alternative: str = "less") -> float:
-    """Brown-Forsythe p that `a` is less spread than `b`: Welch t on |x - median|."""
-    a, b = np.asarray(a, float), np.asarray(b, float)
-    da, db = np.abs(a - np.median(a)), np.abs(b - np.median(b))
-    return float(stats.ttest_ind(da, db, equal_var=False, alternative=alternative).pvalue)
-
-
-def bootstrap_ci(x, statistic=np.mean, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of `statistic` over seeds (scipy.stats.bootstrap)."""
-    x = np.asarray(x, float)
-    if np.ptp(x) == 0:
-        return float(x[0]), float(x[0])
-    res = stats.bootstrap((x,), statistic, confidence_level=confidence, n_resamples=1999,
-                          method="percentile", random_state=seed)
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def iqm(x) -> float:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from fml_bench import provenance
-from fml_bench.claims import FAMILY_SIZE, MEASUREMENT, Claim
+from fml_bench.claims import CLAIM, FAMILY_SIZE, MEASUREMENT, Claim
 from fml_bench.errors import MissingRunsError
 from fml_bench.experiments import ExperimentSpec, get_spec
 from fml_bench.plans import CONFIRMATORY_FIRST_SEED, knockout_plan_for, plan_for
@@ -16,8 +16,8 @@ from fml_bench.records import RunRecord
 from fml_bench.runner import Progress, run_experiment
 from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore
-from fml_bench.tiers import Tier
-from fml_bench.verdicts import INCONCLUSIVE, ClaimResult
+from fml_bench.tiers import Tier, get_tier
+from fml_bench.verdicts import FAIL, INCONCLUSIVE, ClaimResult
 
 MEASUREMENT_SEEDS = 10
 Runner = Callable[[ExperimentSpec, Sequence[int]], list[RunRecord]]
@@ -44,6 +44,19 @@ class SuiteConfig:
     knockout: bool = False
     runner: Runner | None = None
 
+    @classmethod
+    def from_options(cls, tier: str | None, store: RunStore, engine: str | None = None, alpha: float = 0.05,
+                     seeds: tuple[int, int] | None = None, knockout: bool = False,
+                     mnist_standin: str | None = None) -> SuiteConfig:
+        """The configuration of `fml-bench check` and of the pytest plugin alike, from their
+        (shared) options; `mnist_standin` replaces full MNIST in a tier that needs it."""
+        from dataclasses import replace
+
+        profile = get_tier(tier)
+        if mnist_standin and profile.mnist_dataset == "mnist":
+            profile = replace(profile, mnist_dataset=mnist_standin)
+        return cls(tier=profile, store=store, engine_override=engine, alpha=alpha, seeds=seeds, knockout=knockout)
+
     @property
     def engine(self) -> str:
         from fml_bench.engine import default_engine
@@ -61,6 +74,18 @@ class SuiteConfig:
             plan = plan_for(claim.id, self.tier.name)
             n1, n2 = plan.n1, plan.n2
         return TwoStageDesign(n1=n1, n2=max(n1, n2), alpha=self.alpha / self.family_size)
+
+
+def fails_the_run(result: ClaimResult, tier: Tier, knockout: bool = False, excuse_known: bool = True) -> bool:
+    """The gate of both faces (the CLI's exit code, the pytest test): a knock-out must make its
+    claim *fail*; otherwise a *fail* fails the run, and an *inconclusive* does in a tier that says
+    so (the book tier). A known divergence is excused (`excuse_known`; pytest instead marks the
+    test as a strict xfail, so that the divergence going away shows)."""
+    if knockout:
+        return result.kind == CLAIM and result.verdict != FAIL
+    if result.known_divergence and excuse_known:
+        return False
+    return result.verdict == FAIL or (result.verdict == INCONCLUSIVE and tier.inconclusive_fails)
 
 
 def sequential_verdict(design: TwoStageDesign, evaluate_at: Callable[[int, float], ClaimResult]) -> ClaimResult:

@@ -96,7 +96,7 @@ def test_discrete_epochs_no_false_fail_at_the_sesoi_and_power_at_two_epochs():
 def test_the_old_t_test_on_epochs_passed_a_mean_zero_world_now_reported():
     """The issue's example: differences +1 (p 0.9) or -9 (p 0.1), mean zero. Not exchangeable
     (the later arm is later in 90% of seeds), so a test of exchangeability may call it a pass;
-    the rate is pinned here so a change shows up, and stated in the README."""
+    the rate is pinned here so a change shows up, and stated in docs/statistics.md."""
     part = greater("x", "x", EPOCH, "a", sesoi={"fast": Sesoi(1, "test")})
 
     def draw(rng, n):
@@ -104,7 +104,7 @@ def test_the_old_t_test_on_epochs_passed_a_mean_zero_world_now_reported():
 
     rate = verdict_rate(part, draw, DISCRETE, PASS, sims=1000)
     print(f"mean-zero +1/-9 world: pass rate {rate:.3f}")
-    assert 0.25 < rate < 0.45  # measured 0.37 at (10, 20): as high as the old t test's 0.35 (see README)
+    assert 0.25 < rate < 0.45  # measured 0.37 at (10, 20): as high as the old t test's 0.35 (see docs/statistics.md)
 
 
 def test_pitman_morgan_keeps_alpha_with_correlated_arms_of_equal_spread():

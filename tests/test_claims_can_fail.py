@@ -103,3 +103,18 @@ def test_a_measurement_is_reported_not_decided():
     assert result.verdict == "measured" and result.kind == "measurement"
     unplanned = SuiteConfig(tier=get_tier("fast"), store=None, runner=world_runner("fast"))
     assert check_claim(get_claim("dropout-vs-l2"), unplanned).seeds == 10  # measured without a seed plan
+
+
+def test_one_gate_decides_for_the_cli_and_pytest():
+    """fails_the_run is the exit code of `fml-bench check` and the outcome of a pytest claim test."""
+    from fml_bench.suite import fails_the_run
+
+    passed = check_claim(CLAIMS[0], config("fast"))
+    knocked = check_claim(CLAIMS[0], config("fast", knockout=True))
+    fast, book = get_tier("fast"), get_tier("book")
+    assert not fails_the_run(passed, fast) and fails_the_run(knocked, fast)
+    assert not fails_the_run(knocked, fast, knockout=True) and fails_the_run(passed, fast, knockout=True)
+    undecided = dataclasses.replace(passed, verdict="inconclusive")
+    assert not fails_the_run(undecided, fast) and fails_the_run(undecided, book)
+    known = dataclasses.replace(knocked, known_divergence="a framework difference")
+    assert not fails_the_run(known, fast) and fails_the_run(known, fast, excuse_known=False)

@@ -287,7 +287,7 @@ def test_pytest_refuses_an_unwritable_report_folder_before_the_first_claim(tmp_p
     a_file = tmp_path / "file"
     a_file.write_text("x")
     done = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/test_claims.py", "-k", "lr-too-high",
-                           "--report-dir", str(a_file / "r"), "-p", "no:cacheprovider", "-q"],
+                           "--fml-report-dir", str(a_file / "r"), "-p", "no:cacheprovider", "-q"],
                           capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]  # pytest's usage error
     assert "cannot write reports" in done.stderr and "INTERNALERROR" not in done.stdout + done.stderr
@@ -384,3 +384,15 @@ def test_run_and_show_default_to_the_tiers_engine(capsys):
     after a `check` said 'no stored runs'."""
     assert cli.main(["show", "mnist-logreg"]) == 1
     assert "stacked engine" in capsys.readouterr().out
+
+
+def test_training_without_tensorflow_says_which_extra_to_install(monkeypatch, capsys):
+    # Issue 22: TensorFlow is an extra (cpu, gpu) so that a GPU machine keeps one TensorFlow;
+    # without any, training says how to get one instead of a traceback from deep inside keras.
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorflow" else real(name, *a))
+    assert cli.main(["check", "lr-too-high"]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'fml-bench[cpu]'" in err and "[gpu]" in err and "Traceback" not in err

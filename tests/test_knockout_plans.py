@@ -32,3 +32,22 @@ def test_a_knockout_without_a_plan_falls_back_to_the_claims_design():
     book = SuiteConfig(tier=get_tier("book"), store=None, knockout=True).design(claim)
     assert knockout_plan_for(claim.id, "book") is None
     assert (book.n1, book.n2) == (plan_for(claim.id, "book").n1, plan_for(claim.id, "book").n2)
+
+
+def test_every_plan_was_made_for_the_registered_family():
+    """Adding a claim changes every claim's level (alpha / family size): this names each plan
+    that must be redone (issue 22: the family size was a constant edited by hand)."""
+    from fml_bench.claims import CLAIMS, FAMILY_SIZE
+    from fml_bench.plans import stale_plans
+
+    assert FAMILY_SIZE == len(CLAIMS)
+    stale = stale_plans(FAMILY_SIZE)
+    assert not stale, "re-plan with benchmarks/plan_seeds.py:\n" + "\n".join(stale)
+
+
+def test_a_new_claim_names_every_plan_to_redo():
+    from fml_bench.claims import FAMILY_SIZE
+    from fml_bench.plans import stale_plans
+
+    stale = stale_plans(FAMILY_SIZE + 1)
+    assert "plans fast noise-channels (planned for 15 claims)" in stale and len(stale) >= 2 * FAMILY_SIZE

@@ -39,13 +39,6 @@ def test_tost_keeps_alpha_at_the_margin():
     assert rejections <= binomial_upper(0.05)
 
 
-def test_spread_test_keeps_alpha_with_equal_variances():
-    rng = np.random.default_rng(4)
-    a, b = rng.normal(0, 1, (SIMS, 8)), rng.normal(0, 1, (SIMS, 8))
-    rejections = np.mean([stats.spread_test(x, y).p < 0.05 for x, y in zip(a, b)])
-    assert rejections <= binomial_upper(0.05)
-
-
 def test_two_stage_design_keeps_alpha():
     design = stats.TwoStageDesign(n1=5, n2=10, alpha=0.05)
     rng = np.random.default_rng(5)
@@ -89,8 +82,6 @@ def test_effect_sizes_and_descriptions():
     assert stats.prob_improvement(a, a) == 0.5
     assert stats.iqm([1, 2, 3, 4, 100, -100, 2.5, 3.5]) == pytest.approx(np.mean([2, 2.5, 3, 3.5]))
     assert np.isinf(stats.cohens_d_paired(a, b))
-    low, high = stats.bootstrap_ci(np.arange(20.0))
-    assert low < 9.5 < high
 
 
 def test_degenerate_samples_use_the_sign_test():

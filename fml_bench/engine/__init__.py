@@ -3,6 +3,10 @@
 `reference`: plain `model.fit` per seed, exactly the book. `stacked`: many seeds of one spec
 in one TensorFlow graph (see `fml_bench.engine.stacked`). Both honour the same interface:
 `run_seeds(spec, seeds) -> list[RunRecord]`.
+
+Another package adds an engine as a plug-in: an `EngineInfo` exposed under the entry-point
+group `fml_bench.engines` (see docs/extending.md); it is registered when this module is
+imported, and the CLI's and plugin's choices, the store's folders and the runner follow.
 """
 
 from __future__ import annotations
@@ -137,6 +141,35 @@ register(EngineInfo(
                   touches=_bags_of_words)),
     True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph",
 ))
+
+ENTRY_POINT_GROUP = "fml_bench.engines"
+
+
+def load_plugins() -> list[str]:
+    """Register the engines other packages expose under ENTRY_POINT_GROUP (an `EngineInfo`, or a
+    callable returning one); returns their names. A plug-in that cannot be loaded, or that
+    reuses a registered name, is skipped with a warning naming it: the built-in engines still run."""
+    import warnings
+    from importlib.metadata import entry_points
+
+    names = []
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            info = point.load()
+            info = info() if callable(info) and not isinstance(info, EngineInfo) else info
+            if not isinstance(info, EngineInfo):
+                raise TypeError(f"it is a {type(info).__name__}, not an fml_bench.engine.EngineInfo")
+            if info.name in ENGINES and ENGINES[info.name] is not info:
+                raise ValueError(f"an engine named {info.name!r} is already registered")
+        except Exception as exc:  # a broken plug-in must not stop the built-in engines
+            warnings.warn(f"fml-bench: engine plug-in {point.name!r} ({point.value}) skipped: {exc}", stacklevel=2)
+            continue
+        register(info)
+        names.append(info.name)
+    return names
+
+
+load_plugins()
 
 KERAS_BACKEND_ENV = "KERAS_BACKEND"
 
