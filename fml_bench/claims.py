@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import ExperimentSpec
-from fml_bench.hypotheses import Part, Sesoi, greater, less, less_spread, within
+from fml_bench.hypotheses import EVERY_TIER, Part, Sesoi, greater, less, less_spread, within
 from fml_bench.metrics import (
     best,
     best_penalty_free,
@@ -27,6 +27,7 @@ from fml_bench.metrics import (
     log10_last,
     rise_after_min,
 )
+from fml_bench.protocol import ESTIMATE_VAL_ACCURACY, MAJORITY_BASELINE, TEST_LOSS
 from fml_bench.records import RunRecord
 from fml_bench.verdicts import ClaimResult, combine, curves_of, decide_part, part_values, same_runs
 
@@ -99,7 +100,7 @@ class Claim:
 
 def book(value: float, source: str) -> dict[str, Sesoi]:
     """A SESOI from the book, the same at every tier."""
-    return {"book": Sesoi(value, f"book: {source}")}
+    return {EVERY_TIER: Sesoi(value, f"book: {source}")}
 
 
 def per_tier(fast: tuple[float, str], book: tuple[float, str]) -> dict[str, Sesoi]:
@@ -167,7 +168,7 @@ SECTION_5_2 = (
                   "hold-out split.",
         book_says="with little data, a hold-out estimate varies a lot with the split; use K-fold",
         parts=(less_spread("4-fold-less-spread", "4-fold estimate varies less than hold-out",
-                           extra("estimate_val_accuracy"), "kfold-4", "kfold-holdout",
+                           extra(ESTIMATE_VAL_ACCURACY), "kfold-4", "kfold-holdout",
                            sesoi=book(0.35, "no figure; averaging 4 folds would halve the sd if folds were "
                                             "independent (log 2 = 0.69), half of that")),),
         knockout=Knockout("4-fold replaced by one hold-out split",
@@ -180,7 +181,7 @@ SECTION_5_2 = (
                   "plain K-fold.",
         book_says="iterated K-fold with shuffling is for when you need to evaluate as precisely as possible",
         parts=(less_spread("iterated-less-spread", "iterated 3x4-fold estimate varies less than 4-fold",
-                           extra("estimate_val_accuracy"), "kfold-iterated-3x4", "kfold-4",
+                           extra(ESTIMATE_VAL_ACCURACY), "kfold-iterated-3x4", "kfold-4",
                            sesoi=book(0.27, "no figure; averaging 3 repeats would divide the sd by sqrt(3) if "
                                             "they were independent (log sqrt(3) = 0.55), half of that")),),
         knockout=Knockout("one repeat instead of three",
@@ -194,7 +195,7 @@ SECTION_5_2 = (
         book_says="a model is useful only if it beats a common-sense baseline (0.1 on MNIST, 0.5 on IMDB)",
         parts=tuple(
             greater(f"{name}-beats-majority", f"{name} beats the majority class", last(VAL_ACC), name, name,
-                    metric_b=extra("majority_baseline"),
+                    metric_b=extra(MAJORITY_BASELINE),
                     sesoi=book(0.05, "a useful model beats the baseline clearly; 5 points"))
             for name in ("mnist-zero-channels", "mnist-logreg", "mnist-96-96", "imdb-16-16", "imdb-4-4")
         ),
@@ -278,7 +279,7 @@ SECTION_5_4 = (
                   "held-back test reviews than training the 16-16-1 IMDB model to its last epoch.",
         book_says="interrupt training as soon as validation metrics stop improving, keeping the best model",
         parts=(less("restored-beats-last", "the restored model's test loss is below the last-epoch model's",
-                    extra("test_loss", "val_loss"), "imdb-16-16-early-stopping", "imdb-16-16",
+                    extra(TEST_LOSS, "val_loss"), "imdb-16-16-early-stopping", "imdb-16-16",
                     sesoi=per_tier((0.24, f"fast tier, {PILOT}"),
                                    (0.15, f"{BOOK_PILOT}: -0.299"))),),
         knockout=Knockout("no early stopping", {"imdb-16-16-early-stopping": {"early_stopping_patience": None}}),

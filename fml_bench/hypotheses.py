@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from fml_bench.errors import UnknownNameError
 from fml_bench.metrics import Metric
 
 
@@ -40,6 +41,10 @@ class Kind(enum.Enum):
     DIFFERENCE = "difference"
     WITHIN = "within"
     LESS_SPREAD = "less-spread"
+
+
+#: The key of a SESOI that holds at every tier (a figure the book gives, whatever the scale).
+EVERY_TIER = "every tier"
 
 
 @dataclass(frozen=True)
@@ -103,12 +108,15 @@ class Part:
         return [self.a] + ([self.b] if self.b else [])
 
     def sesoi_for(self, tier: str) -> Sesoi:
-        """The SESOI of `tier` (a tier without its own uses the book tier's)."""
+        """The SESOI of `tier`: its own, or the one stated for every tier (EVERY_TIER, a figure
+        from the book that does not depend on the scale). A tier that neither names is refused,
+        never given another tier's number silently."""
         if tier in self.sesoi:
             return self.sesoi[tier]
-        if "book" in self.sesoi:
-            return self.sesoi["book"]
-        raise KeyError(f"part {self.id!r} has no smallest effect of interest for tier {tier!r}")
+        if EVERY_TIER in self.sesoi:
+            return self.sesoi[EVERY_TIER]
+        raise UnknownNameError(f"part {self.id!r} has no smallest effect of interest for tier {tier!r}: give it "
+                               f"one in fml_bench/claims.py (per_tier), or state one for every tier")
 
     @property
     def discrete(self) -> bool:
@@ -141,7 +149,7 @@ def within(id: str, says: str, metric: Metric, a: str, *, center: float, half_wi
     _require(math.isfinite(half_width) and half_width > 0, "half_width", half_width,
              "a number > 0 (the band's half-width)")
     return Part(id=id, says=says, metric=metric, a=a, b=b, metric_b=metric_b, kind=Kind.WITHIN,
-                null=center, half_width=half_width, sesoi={"book": Sesoi(half_width, source)})
+                null=center, half_width=half_width, sesoi={EVERY_TIER: Sesoi(half_width, source)})
 
 
 def less_spread(id: str, says: str, metric: Metric, a: str, b: str, *, sesoi: Mapping[str, Sesoi]) -> Part:

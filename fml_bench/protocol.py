@@ -1,5 +1,6 @@
 """The experiment protocol every engine follows: validation folds, the common-sense baseline,
-keras' early-stopping rule, and the names of the per-run scalars a record carries.
+keras' early-stopping rule, and the per-run scalars a record carries (their names and the
+functions that make them).
 
 Engines differ in how they train; what they measure, and on which rows, is decided here.
 """
@@ -15,6 +16,38 @@ from fml_bench.seeding import stream
 # History keys every record has, and the one that only runs with a regularizer fill with
 # non-zeros: the weight penalty (sum of the layers' regularization losses) at each epoch's end.
 PENALTY = "penalty"
+
+# The per-run scalars (`RunRecord.extra`) a record may carry, made by the functions below only,
+# and read by the claims through `metrics.extra(NAME)`.
+MAJORITY_BASELINE = "majority_baseline"  # accuracy of the training labels' most common class on validation
+RESTORED_VAL_LOSS = "restored_val_loss"  # early stopping: the restored (best) model's validation scores
+RESTORED_VAL_ACCURACY = "restored_val_accuracy"
+EPOCHS_RUN = "epochs_run"  # early stopping: epochs trained before it stopped
+TEST_LOSS = "test_loss"  # the trained (with early stopping: restored) model on the test split
+TEST_ACCURACY = "test_accuracy"
+ESTIMATE_VAL_ACCURACY = "estimate_val_accuracy"  # K-fold: the mean of the folds' last-epoch scores
+ESTIMATE_VAL_LOSS = "estimate_val_loss"
+MODELS_TRAINED = "models_trained"  # K-fold: folds x repeats
+
+
+def holdout_scalars(train_labels: np.ndarray, val_labels: np.ndarray,
+                    restored: tuple[float, float, int] | None = None,
+                    test: tuple[float, float] | None = None) -> dict[str, float]:
+    """The scalars of a hold-out run: the common-sense baseline; with early stopping the
+    restored model's (val_loss, val_accuracy, epochs run); with a test split its (loss, accuracy)."""
+    out = {MAJORITY_BASELINE: majority_baseline(train_labels, val_labels)}
+    if restored is not None:
+        out.update({RESTORED_VAL_LOSS: float(restored[0]), RESTORED_VAL_ACCURACY: float(restored[1]),
+                    EPOCHS_RUN: float(restored[2])})
+    if test is not None:
+        out.update({TEST_LOSS: float(test[0]), TEST_ACCURACY: float(test[1])})
+    return out
+
+
+def kfold_scalars(final_val_accuracy, final_val_loss) -> dict[str, float]:
+    """The scalars of a K-fold run from each fold model's last-epoch validation scores."""
+    return {ESTIMATE_VAL_ACCURACY: float(np.mean(final_val_accuracy)),
+            ESTIMATE_VAL_LOSS: float(np.mean(final_val_loss)), MODELS_TRAINED: float(len(final_val_accuracy))}
 
 
 def majority_baseline(train_labels: np.ndarray, val_labels: np.ndarray) -> float:

@@ -44,12 +44,30 @@ class Tier:
     slow: bool = True
     spec_overrides: dict[str, dict] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        """A tier is validated as one profile when it is made, not when a spec first uses it."""
+        problems = []
+        if self.mnist_dataset not in MNIST_STANDINS:
+            problems.append(f"mnist_dataset {self.mnist_dataset!r} is not one of {', '.join(MNIST_STANDINS)}")
+        for knob in ("mnist_train_size", "imdb_train_size", "imdb_test_size", "mnist_batch_size", "imdb_batch_size"):
+            value = getattr(self, knob)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                problems.append(f"{knob} must be a whole number >= 1 or None, got {value!r}")
+        for experiment, changes in self.spec_overrides.items():
+            if not isinstance(changes, dict) or not changes:
+                problems.append(f"spec_overrides[{experiment!r}] must be a dict of spec fields")
+        if problems:
+            raise ValueError(f"tier {self.name!r}: " + "; ".join(problems))
+
     def marks(self) -> list:
         """The pytest marks of this tier's claim tests (`slow` ones run only with -m slow)."""
         import pytest
 
         return [pytest.mark.slow] if self.slow else []
 
+
+#: The datasets a tier may train the MNIST experiments on (full MNIST, or a stand-in).
+MNIST_STANDINS = ("mnist", "mnist-subset", "fashion-mnist")
 
 TIERS: dict[str, Tier] = {
     "fast": Tier(

@@ -88,3 +88,11 @@ def test_a_new_tier_is_one_registration(monkeypatch):
     with pytest.raises(UnknownNameError, match="plan_seeds.py --tier tiny"):
         plan_for("imdb-l2", "tiny")
 
+
+
+def test_a_tier_is_validated_as_one_profile_when_made():
+    from fml_bench.tiers import Tier
+
+    with pytest.raises(ValueError, match="mnist_dataset 'cifar'.*imdb_batch_size must be"):
+        Tier(name="odd", mnist_dataset="cifar", mnist_train_size=None, imdb_train_size=None, description="",
+             imdb_batch_size=0)

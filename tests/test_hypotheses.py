@@ -51,3 +51,16 @@ def test_every_registered_part_has_a_sesoi_for_every_tier_and_claims_are_grouped
                 assert part.sesoi_for(tier).value > 0 and part.sesoi_for(tier).source
     for section, claims in SECTIONS.items():
         assert all(c.section.startswith(section) for c in claims)
+
+
+def test_a_tier_without_its_own_smallest_effect_is_refused_not_given_the_books():
+    # Issue 22: any tier fell back silently to the book tier's SESOI.
+    from fml_bench.claims import get_claim
+    from fml_bench.errors import UnknownNameError
+
+    rises = get_claim("imdb-larger").parts[0]  # per tier: fast 0.027, book 0.1
+    assert rises.sesoi_for("fast").value == 0.027 and rises.sesoi_for("book").value == 0.1
+    with pytest.raises(UnknownNameError, match="no smallest effect of interest for tier 'tiny'"):
+        rises.sesoi_for("tiny")
+    jagged = get_claim("imdb-larger").parts[1]  # the book's figure, at every scale
+    assert jagged.sesoi_for("tiny").value == jagged.sesoi_for("fast").value == 0.3

@@ -16,7 +16,7 @@ from fml_bench.engine import report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import prepare, prepare_test, validation_start
-from fml_bench.protocol import PENALTY, compile_model, majority_baseline, validation_folds
+from fml_bench.protocol import PENALTY, compile_model, holdout_scalars, kfold_scalars, validation_folds
 from fml_bench.records import HISTORY_KEYS, RunRecord
 from fml_bench.seeding import seed_everything
 
@@ -78,12 +78,12 @@ def _fit(spec: ExperimentSpec, x, y, seed: int, validation_data=None, holdout: b
     return model, curves, timer.seconds
 
 
-def _score_test(spec: ExperimentSpec, model: keras.Model) -> dict[str, float]:
+def _score_test(spec: ExperimentSpec, model: keras.Model) -> tuple[float, float]:
     """The trained model's loss and accuracy on the spec's test rows (keras' evaluate); with
     early stopping these are the restored model's."""
     x_test, y_test = prepare_test(spec)
     loss, accuracy = model.evaluate(x_test, y_test, batch_size=spec.batch_size, verbose=0)
-    return {"test_loss": float(loss), "test_accuracy": float(accuracy)}
+    return float(loss), float(accuracy)
 
 
 def keep_compiled_programs() -> None:
@@ -111,19 +111,14 @@ def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
     keep_compiled_programs()
     seed_everything(seed)
     x, y = prepare(spec, seed)
-    extra: dict[str, float] = {}
     if spec.protocol == "holdout":
         model, curves, seconds = _fit(spec, x, y, seed, holdout=True)
         cut = validation_start(spec, len(y))
-        extra["majority_baseline"] = majority_baseline(y[:cut], y[cut:])
+        restored = None
         if spec.early_stopping_patience is not None:
             val_loss, val_acc = model.evaluate(x[cut:], y[cut:], batch_size=spec.batch_size, verbose=0)
-            extra.update(
-                restored_val_loss=float(val_loss), restored_val_accuracy=float(val_acc),
-                epochs_run=float(len(curves["loss"])),
-            )
-        if spec.evaluate_test:
-            extra.update(_score_test(spec, model))
+            restored = (val_loss, val_acc, len(curves["loss"]))
+        extra = holdout_scalars(y[:cut], y[cut:], restored, _score_test(spec, model) if spec.evaluate_test else None)
     else:
         curves, seconds, extra = _cross_validate(spec, x, y, seed)
     return RunRecord(
@@ -144,11 +139,7 @@ def _cross_validate(spec: ExperimentSpec, x, y, seed: int):
         curve_sets.append(curves)
         seconds.extend(secs)
     mean_curves = {k: np.mean([c[k] for c in curve_sets], axis=0).tolist() for k in (*HISTORY_KEYS, PENALTY)}
-    extra = dict(
-        estimate_val_accuracy=float(np.mean(scores)), estimate_val_loss=float(np.mean(losses)),
-        models_trained=float(len(scores)),
-    )
-    return mean_curves, seconds, extra
+    return mean_curves, seconds, kfold_scalars(scores, losses)
 
 
 def run_seeds(spec: ExperimentSpec, seeds: Sequence[int]) -> list[RunRecord]:

@@ -31,7 +31,14 @@ from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import prepare, prepare_test, validation_start
 from fml_bench.models import build
-from fml_bench.protocol import PENALTY, compile_model, early_stopping_epochs, majority_baseline, validation_folds
+from fml_bench.protocol import (
+    PENALTY,
+    compile_model,
+    early_stopping_epochs,
+    holdout_scalars,
+    kfold_scalars,
+    validation_folds,
+)
 from fml_bench.recipes import MNIST_PIXELS
 from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything, stream
@@ -458,17 +465,16 @@ def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
         curves = {k: v[i].tolist() for k, v in history.items() if k not in test_curves}
         train_labels = y_train[i] if y_train.ndim == 2 else y_train
         val_labels = y_val[i] if y_val.ndim == 2 else y_val
-        extra = {"majority_baseline": majority_baseline(train_labels, val_labels)}
+        restored = scored = None
         if spec.early_stopping_patience is not None:  # stops_early
             ran, best = early_stopping_epochs(history["val_loss"][i], spec.early_stopping_patience)
             curves = {k: v[:ran] for k, v in curves.items()}
-            extra.update(restored_val_loss=float(history["val_loss"][i][best]),
-                         restored_val_accuracy=float(history["val_accuracy"][i][best]), epochs_run=float(ran))
+            restored = (history["val_loss"][i][best], history["val_accuracy"][i][best], ran)
             if test_curves:
-                extra.update(test_loss=float(test_curves["test_loss"][best]),
-                             test_accuracy=float(test_curves["test_accuracy"][best]))
+                scored = (test_curves["test_loss"][best], test_curves["test_accuracy"][best])
         elif test is not None:
-            extra.update(test_loss=float(test_loss[i]), test_accuracy=float(test_acc[i]))
+            scored = (test_loss[i], test_acc[i])
+        extra = holdout_scalars(train_labels, val_labels, restored, scored)
         records.append(RunRecord(
             spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
             epoch_seconds=[s / len(seeds) for s in seconds][: len(curves["loss"])], wall_seconds=wall,
@@ -514,8 +520,7 @@ def _cross_validate(spec: ExperimentSpec, seeds: list[int], jit_compile: bool) -
     for seed in seeds:
         rows = [i for i, s in enumerate(order) if s.seed == seed]
         curves = {k: v[rows].mean(axis=0).tolist() for k, v in histories.items()}
-        extra = dict(estimate_val_accuracy=float(histories["val_accuracy"][rows, -1].mean()),
-                     estimate_val_loss=float(histories["val_loss"][rows, -1].mean()), models_trained=float(len(rows)))
+        extra = kfold_scalars(histories["val_accuracy"][rows, -1], histories["val_loss"][rows, -1])
         records.append(RunRecord(
             spec_name=spec.name, spec_hash=spec.content_hash(), seed=seed, engine=ENGINE_NAME, history=curves,
             epoch_seconds=[s / len(seeds) for s in seconds], wall_seconds=wall,
