@@ -2,16 +2,18 @@
 
 `pytest benchmarks` checks the fast tier; `pytest benchmarks -m slow` the book tier;
 `-k <claim-id>` selects claims. Failing claims (and, at book scale, undecided ones) fail.
+The measurements run too (reported beside the family, never failing), so that pytest and
+`fml-bench check` check the same registry and write the same report.
 """
 
 import pytest
 
-from fml_bench.claims import CLAIMS
+from fml_bench.claims import ALL
 from fml_bench.tiers import TIERS
 
 PARAMS = [
     pytest.param(tier.name, c.id, id=f"{tier.name}-{c.id}", marks=[pytest.mark.claim, *tier.marks()])
-    for tier in TIERS.values() for c in CLAIMS
+    for tier in TIERS.values() for c in ALL
 ]
 
 

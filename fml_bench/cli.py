@@ -406,10 +406,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="fml-bench, TensorFlow, Keras and numpy versions")
     # --data-dir and --store-dir work before or after the command (`fml-bench check --store-dir x`)
     shared = argparse.ArgumentParser(add_help=False)
-    for p in (parser, shared):
-        default = None if p is parser else argparse.SUPPRESS
-        p.add_argument("--data-dir", default=default, help=f"dataset folder searched first (${paths.DATA_ENV})")
-        p.add_argument("--store-dir", default=default, help=f"run store folder (${paths.STORE_ENV})")
+    options.add_options(parser.add_argument, declared=options.LOCATION_OPTIONS)
+    options.add_options(shared.add_argument, declared=options.LOCATION_OPTIONS, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True)
     add_parser = sub.add_parser
 

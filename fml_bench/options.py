@@ -139,9 +139,21 @@ def pytest_flag(flag: str) -> str:
     return PYTEST_PREFIX + flag.removeprefix("--")
 
 
-def add_options(add: Callable[..., Any], only: tuple[str, ...] | None = None, prefix: str = "--") -> None:
-    """Add SUITE_OPTIONS (or those named in `only`) with `add(flag, **kwargs)`: argparse's
-    `add_argument` (prefix `--`) or pytest's `group.addoption` (prefix PYTEST_PREFIX)."""
-    for option in SUITE_OPTIONS:
+#: Where the data and the runs are (`fml-bench` takes them before or after the command).
+LOCATION_OPTIONS: tuple[Option, ...] = (
+    Option("--data-dir", "dataset folder searched first ($FML_BENCH_DATA)"),
+    Option("--store-dir", "run store folder or URL ($FML_BENCH_STORE)"),
+)
+
+_UNSET = object()
+
+
+def add_options(add: Callable[..., Any], only: tuple[str, ...] | None = None, prefix: str = "--",
+                declared: tuple[Option, ...] = SUITE_OPTIONS, default: Any = _UNSET) -> None:
+    """Add `declared` options (SUITE_OPTIONS, or LOCATION_OPTIONS; those named in `only`) with
+    `add(flag, **kwargs)`: argparse's `add_argument` (prefix `--`) or pytest's
+    `group.addoption` (prefix PYTEST_PREFIX). `default` overrides every option's default."""
+    for option in declared:
         if only is None or option.flag in only:
-            add(prefix + option.flag.removeprefix("--"), **option.kwargs())
+            kwargs = option.kwargs() if default is _UNSET else {**option.kwargs(), "default": default}
+            add(prefix + option.flag.removeprefix("--"), **kwargs)

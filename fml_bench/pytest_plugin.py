@@ -43,8 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fml-bench")
     # the same options, types and checks as `fml-bench check`, spelled --fml-*
     options.add_options(group.addoption, prefix=options.PYTEST_PREFIX)
-    group.addoption("--fml-data-dir", default=None, help=f"dataset folder searched first (${paths.DATA_ENV})")
-    group.addoption("--fml-store-dir", default=None, help=f"run store folder or URL (${paths.STORE_ENV})")
+    options.add_options(group.addoption, prefix=options.PYTEST_PREFIX, declared=options.LOCATION_OPTIONS)
     group.addoption("--fml-mnist-standin", choices=["fashion-mnist"], default=None,
                     help="book tier: use this dataset where MNIST is needed (the report names it)")
     group.addoption("--fml-no-report", action="store_true", help="do not write a report")
