@@ -32,11 +32,12 @@ from fml_bench.claims import CLAIMS, FAMILY_SIZE, Claim
 from fml_bench.experiments import get_spec
 from fml_bench.hypotheses import Kind, Part
 from fml_bench.plans import KNOCKOUT_PILOT_FIRST_SEED, PILOT_FIRST_SEED, PLANS_FILE
+from fml_bench.report.claim_results import FAIL, PASS
 from fml_bench.runner import run_experiment
 from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore, write_atomically
 from fml_bench.tiers import get_tier
-from fml_bench.verdicts import FAIL, PASS, combine, decide_part, part_values, same_runs
+from fml_bench.verdicts import combine, decide_part, part_values, same_runs
 
 CANDIDATES = ((5, 8), (5, 10), (6, 12), (8, 16), (10, 20), (12, 24), (16, 32), (32, 64), (64, 128), (128, 256),
               (256, 512))

@@ -29,7 +29,8 @@ from fml_bench.metrics import (
 )
 from fml_bench.protocol import ESTIMATE_VAL_ACCURACY, MAJORITY_BASELINE, TEST_LOSS
 from fml_bench.records import RunRecord
-from fml_bench.verdicts import ClaimResult, combine, curves_of, decide_part, part_values, same_runs
+from fml_bench.report.claim_results import ClaimResult, curves_of
+from fml_bench.verdicts import combine, decide_part, part_values, same_runs
 
 CLAIM, MEASUREMENT = "claim", "measurement"
 

@@ -21,11 +21,11 @@ from fml_bench import options, paths
 from fml_bench.claims import get_claim
 from fml_bench.engine import KERAS_BACKEND_ENV
 from fml_bench.progress import event_line
+from fml_bench.report.claim_results import INCONCLUSIVE
 from fml_bench.report.results import json_safe
 from fml_bench.store import RunStore, open_store
 from fml_bench.suite import SuiteConfig, check_claim, fails_the_run
 from fml_bench.tiers import get_tier
-from fml_bench.verdicts import INCONCLUSIVE
 
 log = logging.getLogger(__name__)
 RESULTS_KEY = pytest.StashKey[list]()
@@ -168,7 +168,7 @@ class ClaimReportCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        from fml_bench.verdicts import ClaimResult
+        from fml_bench.report.claim_results import ClaimResult
 
         for name, payload in report.user_properties:
             if name != RESULT_PROPERTY:

@@ -33,8 +33,8 @@ from importlib import resources
 from fml_bench.claims import MEASUREMENT, Claim
 from fml_bench.errors import FmlBenchError
 from fml_bench.experiments import ExperimentSpec
+from fml_bench.report.claim_results import INCONCLUSIVE
 from fml_bench.suite import SuiteConfig, claim_specs, first_look, stored_runs_only
-from fml_bench.verdicts import INCONCLUSIVE
 
 BLOCK_SEEDS = 8  # seeds per unit at most: the stacked engine trains a block in one graph
 K8S_INDEX_ENV = "JOB_COMPLETION_INDEX"

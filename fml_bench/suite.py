@@ -13,11 +13,11 @@ from fml_bench.errors import MissingRunsError
 from fml_bench.experiments import ExperimentSpec, get_spec
 from fml_bench.plans import CONFIRMATORY_FIRST_SEED, knockout_plan_for, plan_for
 from fml_bench.records import RunRecord
+from fml_bench.report.claim_results import FAIL, INCONCLUSIVE, ClaimResult
 from fml_bench.runner import Progress, run_experiment
 from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore
 from fml_bench.tiers import Tier, get_tier
-from fml_bench.verdicts import FAIL, INCONCLUSIVE, ClaimResult
 
 MEASUREMENT_SEEDS = 10
 Runner = Callable[[ExperimentSpec, Sequence[int]], list[RunRecord]]

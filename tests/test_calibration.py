@@ -14,9 +14,10 @@ from scipy import stats as sps
 from fml_bench.claims import FAMILY_SIZE
 from fml_bench.hypotheses import Sesoi, greater, less, less_spread
 from fml_bench.metrics import Metric
+from fml_bench.report.claim_results import FAIL, INCONCLUSIVE, PASS, ClaimResult
 from fml_bench.stats import TwoStageDesign
 from fml_bench.suite import sequential_verdict
-from fml_bench.verdicts import FAIL, INCONCLUSIVE, PASS, ClaimResult, decide_part
+from fml_bench.verdicts import decide_part
 
 SIMS = 2000
 ALPHA = 0.05 / FAMILY_SIZE

@@ -12,9 +12,9 @@ import pytest
 
 from fml_bench.claims import CLAIMS, FAMILY_SIZE, get_claim
 from fml_bench.experiments import ExperimentSpec, book_specs, get_spec
+from fml_bench.report.claim_results import FAIL, PASS
 from fml_bench.suite import SuiteConfig, check_claim
 from fml_bench.tiers import get_tier
-from fml_bench.verdicts import FAIL, PASS
 from tests.synthetic import records
 
 LEVEL = 0.05 / FAMILY_SIZE * 0.7  # the second look's level of the default design

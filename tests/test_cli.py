@@ -152,7 +152,7 @@ def test_compare_notes_different_seeds_and_level(tmp_path, capsys):
 def _fixture_results():
     import json
 
-    from fml_bench.verdicts import ClaimResult
+    from fml_bench.report.claim_results import ClaimResult
     from tests.make_fixtures import FIXTURES
 
     doc = json.loads((FIXTURES / "results-v2.json").read_text())

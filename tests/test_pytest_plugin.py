@@ -15,7 +15,7 @@ CONFTEST = f"""
 import json
 
 import fml_bench.pytest_plugin as plugin
-from fml_bench.verdicts import ClaimResult
+from fml_bench.report.claim_results import ClaimResult
 
 DOC = json.loads(open({str(RESULTS)!r}).read())
 DONE = {{c["claim_id"]: ClaimResult.from_dict(c) for c in DOC["claims"] if not c["knockout"]}}

@@ -7,8 +7,8 @@ import math
 from tabulate import tabulate
 
 from fml_bench.provenance import describe
+from fml_bench.report.claim_results import PartResult, describe_part
 from fml_bench.report.results import is_confirmatory
-from fml_bench.verdicts import PartResult, describe_part
 
 VERDICT_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive", "measured": "📏 measured"}
 

@@ -9,8 +9,8 @@ import math
 from pathlib import Path
 
 from fml_bench.errors import FmlBenchError
+from fml_bench.report.claim_results import FAIL, INCONCLUSIVE, MEASURED, PASS, ClaimResult, PartResult
 from fml_bench.stats import holm
-from fml_bench.verdicts import FAIL, INCONCLUSIVE, MEASURED, PASS, ClaimResult, PartResult
 
 SCHEMA_VERSION = 2  # 2: part ids, metric keys, fail p and SESOI per part; knock-outs and measurements
 VERDICTS = (PASS, FAIL, INCONCLUSIVE, MEASURED)

@@ -14,7 +14,7 @@ from fml_bench.env import manifest
 from fml_bench.errors import ReportWriteError, os_error_line
 from fml_bench.report import compare as cmp
 from fml_bench.report import figures, markdown, results
-from fml_bench.verdicts import ClaimResult
+from fml_bench.report.claim_results import ClaimResult
 
 HISTORY_FILE = "history.jsonl"
 
