@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -48,7 +49,8 @@ def test_the_same_speed_is_not_flagged_and_twice_as_slow_is(tmp_path: Path) -> N
     quiet = ab(str(a), str(same), "underfit-logreg", "--no-effects", "--rounds", "4", "--out", str(tmp_path / "aa"))
     assert quiet.returncode == 0, quiet.stdout + quiet.stderr
     loud = ab(str(a), str(slow), "underfit-logreg", "--no-effects", "--rounds", "4", "--out", str(tmp_path / "ab"))
-    assert loud.returncode == 1 and "ALARM mnist-logreg: 2.00x slower" in loud.stdout
+    # the fake builds' times carry up to 1% noise, so the ratio prints as 1.98x to 2.02x
+    assert loud.returncode == 1 and re.search(r"ALARM mnist-logreg: (1\.9[89]|2\.0[0-2])x slower", loud.stdout)
     doc = json.loads((tmp_path / "ab" / "ab.json").read_text())
     assert doc["speed"][0]["verdict"] == "slower" and doc["speed"][0]["rounds"] == 4
 
