@@ -65,6 +65,12 @@ class ExperimentSpec:
     evaluate_test: bool = False
     test_size: int | None = None
 
+    def __post_init__(self) -> None:
+        """Refuse a dataset, recipe or protocol that is not registered (`fml_bench.kinds`)."""
+        from fml_bench import kinds
+
+        kinds.dataset(self.dataset), kinds.recipe(self.recipe), kinds.protocol(self.protocol)
+
     def content_hash(self) -> str:
         """Stable 16-hex-digit hash of every field except the display name and listing.
 

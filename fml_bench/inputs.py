@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from fml_bench import data, paths, recipes
+from fml_bench import data, kinds, paths, recipes
 from fml_bench.errors import UnknownNameError
 from fml_bench.experiments import ExperimentSpec
 
@@ -50,7 +51,7 @@ def prepare_test(spec: ExperimentSpec, data_dir: str | None = None, sparse: bool
         rows = recipes.stratified_subset(y, spec.test_size, seed=SUBSET_SEED)
         x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
         y = y[rows]
-    if spec.dataset == "imdb":
+    if kinds.dataset(spec.dataset).multi_hot:
         return recipes.multi_hot(x, spec.num_words, sparse=sparse), y
     return np.asarray(x), y
 
@@ -81,7 +82,7 @@ def prepare(spec: ExperimentSpec, seed: int, data_dir: str | None = None, sparse
         rows = np.concatenate([kept, np.arange(cut, len(y))])
         x = x[rows] if isinstance(x, np.ndarray) else [x[i] for i in rows]
         y = y[rows]
-    if spec.dataset == "imdb":
+    if kinds.dataset(spec.dataset).multi_hot:
         x = recipes.multi_hot(x, spec.num_words, sparse=sparse)
         if sparse:
             return _apply_recipe(spec, x, y, seed)
@@ -103,18 +104,22 @@ def validation_start(spec: ExperimentSpec, num_samples: int) -> int:
     return num_samples - (size - holdout_split_index(size, spec.validation_split))
 
 
+def _label_noise(spec: ExperimentSpec, x, y, seed: int):
+    # Only the training rows are mislabelled: validation measures the true task.
+    cut = validation_start(spec, len(y))
+    return x, np.concatenate([recipes.corrupt_labels(y[:cut], spec.label_noise, seed), y[cut:]])
+
+
+#: What each registered recipe (`kinds.RECIPES`) does to (x, y): one entry per recipe.
+RECIPE_STEPS: dict[str, Callable] = {
+    "plain": lambda spec, x, y, seed: (x, y),
+    "noise-channels": lambda spec, x, y, seed: (recipes.add_noise_channels(x, seed), y),
+    "zero-channels": lambda spec, x, y, seed: (recipes.add_zero_channels(x), y),
+    "shuffled-labels": lambda spec, x, y, seed: (x, recipes.shuffle_labels(y, seed)),
+    "label-noise": _label_noise,
+}
+assert set(RECIPE_STEPS) == set(kinds.RECIPES), "every registered recipe needs its step here"
+
+
 def _apply_recipe(spec: ExperimentSpec, x: np.ndarray, y: np.ndarray, seed: int):
-    if spec.recipe == "plain":
-        return x, y
-    if spec.recipe == "noise-channels":
-        return recipes.add_noise_channels(x, seed), y
-    if spec.recipe == "zero-channels":
-        return recipes.add_zero_channels(x), y
-    if spec.recipe == "shuffled-labels":
-        return x, recipes.shuffle_labels(y, seed)
-    if spec.recipe == "label-noise":
-        # Only the training rows are mislabelled: validation measures the true task.
-        cut = validation_start(spec, len(y))
-        noisy = recipes.corrupt_labels(y[:cut], spec.label_noise, seed)
-        return x, np.concatenate([noisy, y[cut:]])
-    raise UnknownNameError(f"unknown recipe {spec.recipe!r}")
+    return RECIPE_STEPS[kinds.recipe(spec.recipe).name](spec, x, y, seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fml_bench import kinds
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.inputs import holdout_split_index
 from fml_bench.seeding import stream
@@ -66,10 +67,11 @@ def validation_folds(num_samples: int, spec: ExperimentSpec, seed: int) -> list[
     each of a fresh shuffle ("iterated K-fold validation with shuffling").
     """
     rng = stream(seed, "folds")
-    if spec.protocol == "shuffled-holdout":
+    kind = kinds.protocol(spec.protocol)
+    if kind.shuffled:
         order = rng.permutation(num_samples)
         return [order[holdout_split_index(num_samples, spec.validation_split):]]
-    repeats = spec.repeats if spec.protocol == "iterated-kfold" else 1
+    repeats = spec.repeats if kind.repeated else 1
     folds = []
     for _ in range(repeats):
         folds.extend(np.array_split(rng.permutation(num_samples), spec.folds))

@@ -11,9 +11,8 @@ import numpy as np
 import scipy.sparse
 
 from fml_bench.errors import ShapeError
+from fml_bench.kinds import MNIST_PIXELS
 from fml_bench.seeding import stream
-
-MNIST_PIXELS = 28 * 28
 
 
 def recipe_rng(seed: int, purpose: str) -> np.random.Generator:

@@ -96,3 +96,15 @@ def test_a_tier_is_validated_as_one_profile_when_made():
     with pytest.raises(ValueError, match="mnist_dataset 'cifar'.*imdb_batch_size must be"):
         Tier(name="odd", mnist_dataset="cifar", mnist_train_size=None, imdb_train_size=None, description="",
              imdb_batch_size=0)
+
+
+def test_a_spec_names_only_registered_datasets_recipes_and_protocols():
+    from fml_bench import kinds
+
+    spec = get_spec("mnist-96-96", "fast")
+    for field, name in (("dataset", "cifar"), ("recipe", "mixup"), ("protocol", "bootstrap")):
+        with pytest.raises(UnknownNameError, match=f"unknown {field} '{name}'"):
+            spec.with_(**{field: name})
+    assert kinds.protocol("iterated-kfold").models_per_run(4, 3) == 12
+    assert kinds.protocol("shuffled-holdout").models_per_run(4, 3) == 1
+    assert kinds.dataset("imdb").input_width(10000) == 10000 and kinds.dataset("mnist").input_width(10000) == 784

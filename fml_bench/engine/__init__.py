@@ -115,11 +115,15 @@ def _uses_dropout(spec: ExperimentSpec) -> bool:
 
 
 def _bags_of_words(spec: ExperimentSpec) -> bool:
-    return spec.dataset == "imdb" and spec.recipe == "plain"  # stacked.use_sparse_input
+    from fml_bench import kinds
+
+    return kinds.multi_hot_input(spec.dataset, spec.recipe)
 
 
 def _cross_validates(spec: ExperimentSpec) -> bool:
-    return spec.protocol != "holdout"  # K-fold and shuffled hold-out share the fold path
+    from fml_bench import kinds
+
+    return kinds.protocol(spec.protocol).cross_validates  # K-fold and shuffled hold-out share the fold path
 
 
 register(EngineInfo(

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from fml_bench import paths
+from fml_bench import kinds, paths
 from fml_bench.engine import report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
@@ -111,7 +111,7 @@ def run_one(spec: ExperimentSpec, seed: int) -> RunRecord:
     keep_compiled_programs()
     seed_everything(seed)
     x, y = prepare(spec, seed)
-    if spec.protocol == "holdout":
+    if not kinds.protocol(spec.protocol).cross_validates:
         model, curves, seconds = _fit(spec, x, y, seed, holdout=True)
         cut = validation_start(spec, len(y))
         restored = None

@@ -25,6 +25,7 @@ import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
+from fml_bench import kinds
 from fml_bench.engine import bags, report_epoch
 from fml_bench.engine.bags import BAGS_SIGNATURE, Bags, bag_sum
 from fml_bench.env import manifest
@@ -39,7 +40,6 @@ from fml_bench.protocol import (
     kfold_scalars,
     validation_folds,
 )
-from fml_bench.recipes import MNIST_PIXELS
 from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything, stream
 
@@ -49,10 +49,8 @@ STACK_MEMORY_ENV = "FML_BENCH_STACK_GB"
 STACK_MEMORY_GB = 8.0  # the most a stack takes by default, on a machine with room for it
 STACK_MEMORY_SHARE = 0.4  # and at most this share of the machine's physical memory (TensorFlow, data and
 # the other core's work need the rest: a 7 GB hosted runner gets a 2.8 GB budget, not 8)
-# Rows a dataset loads as (before a train_size subset), and the bytes a stack keeps per input
-# float: the slot arrays, their stacked copy, the TensorFlow constant and XLA's buffers
-# (measured: 256 seeds of iterated 3x4-fold on 500 images took 20 GB, 81 MB a seed).
-DATASET_ROWS = {"mnist": 60000, "fashion-mnist": 60000, "mnist-subset": 5000, "imdb": 25000}
+# The bytes a stack keeps per input float: the slot arrays, their stacked copy, the TensorFlow
+# constant and XLA's buffers (measured: 256 seeds of iterated 3x4-fold on 500 images took 20 GB, 81 MB a seed).
 COPIES = 5
 MAX_SEEDS_PER_STACK = 512
 
@@ -355,7 +353,7 @@ class _EvalSet:
 def use_sparse_input(spec: ExperimentSpec) -> bool:
     """IMDB's multi-hot vectors (about 1.3% ones) go in as bags of words (bags.py) at every
     layer width."""
-    return spec.dataset == "imdb" and spec.recipe == "plain"
+    return kinds.multi_hot_input(spec.dataset, spec.recipe)
 
 
 def _stack_data(spec: ExperimentSpec, seeds: Sequence[int], sparse: bool = False):
@@ -376,18 +374,18 @@ def per_seed_bytes(spec: ExperimentSpec) -> int:
     slots, plus its own input rows where seeds do not share them (the noise recipe: one copy;
     K-fold protocols: one copy per fold model). Plain, zero-channel and label recipes and IMDB
     share one input among all seeds."""
-    features = spec.num_words if spec.dataset == "imdb" else MNIST_PIXELS * (
-        2 if spec.recipe in ("noise-channels", "zero-channels") else 1)
+    data, recipe, protocol = kinds.dataset(spec.dataset), kinds.recipe(spec.recipe), kinds.protocol(spec.protocol)
+    features = data.input_width(spec.num_words) * recipe.width_factor
     model = build(spec.model, dict(spec.model_options))
     model.build((None, features))
-    slots = spec.folds * spec.repeats if spec.protocol in ("kfold", "iterated-kfold") else 1
+    slots = protocol.models_per_run(spec.folds, spec.repeats)
     weights = model.count_params() * 4 * 4 * slots
-    if spec.dataset == "imdb":
+    if data.multi_hot:
         return weights
-    rows = spec.train_size or DATASET_ROWS.get(spec.dataset, 60000)
-    if spec.protocol != "holdout":
+    rows = spec.train_size or data.rows
+    if protocol.cross_validates:
         copies = slots
-    elif spec.recipe == "noise-channels":
+    elif recipe.inputs_per_seed:
         copies = 1
     else:
         return weights
@@ -438,7 +436,7 @@ def max_seeds(spec: ExperimentSpec) -> int:
 def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True,
               jit_compile: bool = True) -> list[RunRecord]:
     """Train `spec` for all `seeds` at once; one record per seed."""
-    if spec.protocol != "holdout":
+    if kinds.protocol(spec.protocol).cross_validates:
         return _cross_validate(spec, list(seeds), jit_compile)
     start = time.perf_counter()
     seeds = list(seeds)
