@@ -29,7 +29,7 @@ from fml_bench.metrics import (
 )
 from fml_bench.protocol import ESTIMATE_VAL_ACCURACY, MAJORITY_BASELINE, TEST_LOSS
 from fml_bench.records import RunRecord
-from fml_bench.report.claim_results import ClaimResult, curves_of
+from fml_bench.report.claim_results import MEASURED, PartResult
 from fml_bench.verdicts import combine, decide_part, part_values, same_runs
 
 CLAIM, MEASUREMENT = "claim", "measurement"
@@ -82,21 +82,14 @@ class Claim:
                     names.append(name)
         return names
 
-    def evaluate(self, tier: str, runs: dict[str, list[RunRecord]], level: float, engine: str = "reference",
-                 wall_seconds: float = 0.0, datasets: tuple[str, ...] = (), knockout: bool = False) -> ClaimResult:
-        """The verdict at `level` on `runs` (experiment name -> records in seed order)."""
-        parts = [decide_part(p, *part_values(p, runs), tier, level, same_runs=same_runs(p, runs)) for p in self.parts]
-        verdict, p = combine(parts)
-        if self.kind == MEASUREMENT:
-            verdict = "measured"
-        first = next(iter(runs.values()))
-        return ClaimResult(
-            claim_id=self.id, section=self.section, statement=self.statement, book_says=self.book_says,
-            tier=tier, engine=engine, parts=tuple(parts), verdict=verdict, p=p, level=level, seeds=len(first),
-            wall_seconds=wall_seconds, known_divergence=self.known_divergence.get(tier, ""),
-            curves=curves_of(runs), datasets=datasets, kind=self.kind,
-            knockout=self.knockout.says if knockout and self.knockout else "", first_seed=first[0].seed,
-        )
+    def decide(self, tier: str, runs: dict[str, list[RunRecord]], level: float) -> tuple[tuple[PartResult, ...],
+                                                                                     str, float]:
+        """Each part's result, the claim's verdict and its p at `level` on `runs` (experiment name
+        -> records in seed order); a measurement is reported, never decided."""
+        parts = tuple(decide_part(p, *part_values(p, runs), tier, level, same_runs=same_runs(p, runs))
+                      for p in self.parts)
+        verdict, p = combine(list(parts))
+        return parts, (MEASURED if self.kind == MEASUREMENT else verdict), p
 
 
 def book(value: float, source: str) -> dict[str, Sesoi]:

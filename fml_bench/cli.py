@@ -19,7 +19,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from fml_bench import __version__, options, paths
-from fml_bench.engine import KERAS_BACKEND_ENV
+from fml_bench.engine_registry import KERAS_BACKEND_ENV
 from fml_bench.errors import FmlBenchError, os_error_line
 from fml_bench.progress import event_line
 from fml_bench.tiers import TIERS
@@ -86,7 +86,7 @@ def cmd_plans(args) -> int:
     """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier,
     and the simulated chances of *pass* at the pilots' effect and of *fail* at zero effect."""
     from fml_bench.claims import CLAIMS
-    from fml_bench.engine import default_engine
+    from fml_bench.engine_registry import default_engine
     from fml_bench.experiments import get_spec
     from fml_bench.plans import knockout_plan_for, plan_for
     from fml_bench.shards import seed_cost
@@ -163,7 +163,7 @@ def _print_histories(records) -> None:
 
 def _engine_of(args) -> str:
     """--engine, or the tier's engine (as `check` trains with), as --help says."""
-    from fml_bench.engine import default_engine
+    from fml_bench.engine_registry import default_engine
     from fml_bench.tiers import get_tier
 
     return args.engine or default_engine(get_tier(args.tier).engine)
@@ -376,8 +376,9 @@ def _validate_environment(args) -> None:
     loads; a Keras backend that is not installed says how to install it."""
     import importlib.util
 
-    from fml_bench.engine import engine_names
+    from fml_bench.engine_registry import engine_names
 
+    options.stack_memory_gb()
     engine = getattr(args, "engine", None)
     if engine is not None and engine not in engine_names():
         raise FmlBenchError(f"unknown engine {engine!r} (from --engine or $FML_BENCH_ENGINE); choose one of "

@@ -29,6 +29,27 @@ MAX_SEEDS = 4096
 SEED_SPACE = 2**32
 
 
+#: The stacked engine's memory budget per stack in GB (default: see engine.stacked.memory_budget_bytes).
+STACK_MEMORY_ENV = "FML_BENCH_STACK_GB"
+
+
+def stack_memory_gb() -> float | None:
+    """$FML_BENCH_STACK_GB as a number of GB > 0, or None when unset; read and checked here only
+    (the CLI checks it before any training, the stacked engine uses it)."""
+    value = os.environ.get(STACK_MEMORY_ENV)
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not (math.isfinite(number) and number > 0):
+        from fml_bench.errors import FmlBenchError
+
+        raise FmlBenchError(f"${STACK_MEMORY_ENV} takes a number of gigabytes > 0, got {value!r}")
+    return number
+
+
 def seed_plan(value: str) -> tuple[int, int]:
     """Seeds per arm: 'N' (one look) or 'N1,N2' (two looks), each at least 2, N1 <= N2 <= MAX_SEEDS."""
     try:
@@ -106,9 +127,15 @@ def _tiers() -> list[str]:
 
 
 def _engines() -> list[str]:
-    from fml_bench.engine import engine_names
+    from fml_bench.engine_registry import engine_names
 
     return engine_names()
+
+
+def _keras_backends() -> list[str]:
+    from fml_bench.engine_registry import KERAS_BACKENDS
+
+    return list(KERAS_BACKENDS)
 
 
 def _env(name: str) -> Callable[[], str | None]:
@@ -120,7 +147,7 @@ SUITE_OPTIONS: tuple[Option, ...] = (
     Option("--engine", "training engine ($FML_BENCH_ENGINE; default: the tier's)", choices=_engines,
            default=_env("FML_BENCH_ENGINE")),
     Option("--keras-backend", "Keras backend ($KERAS_BACKEND); the reference engine runs under all three",
-           choices=lambda: ["tensorflow", "jax", "torch"]),
+           choices=_keras_backends),
     Option("--seeds", "seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)", type=seed_plan),
     Option("--alpha", "family-wise error rate of the run (0.05)", type=alpha, default=lambda: 0.05),
     Option("--report-dir", "reports folder ($FML_BENCH_REPORTS)"),

@@ -107,7 +107,7 @@ def data_digest(spec: ExperimentSpec, data_dir: str | None = None) -> str:
 
 def fingerprint(spec: ExperimentSpec, engine: str) -> Fingerprint:
     """The current process's fingerprint for running `spec` on `engine`."""
-    from fml_bench.engine import engine_version
+    from fml_bench.engine_registry import engine_version
 
     return {"engine": engine, "engine_version": str(engine_version(engine, spec)), **software(),
             "data": data_digest(spec)}

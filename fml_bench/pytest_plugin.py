@@ -19,7 +19,7 @@ import pytest
 
 from fml_bench import options, paths
 from fml_bench.claims import get_claim
-from fml_bench.engine import KERAS_BACKEND_ENV
+from fml_bench.engine_registry import KERAS_BACKEND_ENV
 from fml_bench.progress import event_line
 from fml_bench.report.claim_results import INCONCLUSIVE
 from fml_bench.report.results import json_safe

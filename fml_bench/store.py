@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 
 from fml_bench import atomic, provenance
-from fml_bench.engine import engine_version
+from fml_bench.engine_registry import engine_version
 from fml_bench.errors import CorruptRecordError, MisplacedRecordError, StoreWriteError, os_error_line
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.provenance import Fingerprint, FingerprintFn
@@ -247,7 +247,7 @@ def engine_version_read(engine: str, spec_folder: str, version: str) -> bool:
     under `version`: the version must be live, and for a registered experiment the one its
     records are filed under now (`EngineInfo.record_version`, by the experiment's model and
     protocol, which its tiers and knock-outs share)."""
-    from fml_bench.engine import ENGINES
+    from fml_bench.engine_registry import ENGINES
     from fml_bench.experiments import book_specs
 
     info = ENGINES.get(engine)

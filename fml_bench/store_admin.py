@@ -21,7 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 
-from fml_bench.engine import engine_names
+from fml_bench.engine_registry import engine_names
 from fml_bench.errors import FmlBenchError
 from fml_bench.provenance import describe, key
 from fml_bench.store import STORE_MARKER, RunStore, engine_version_read

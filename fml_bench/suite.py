@@ -3,7 +3,6 @@ and return its verdict. Claims that share an experiment share its stored runs.""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -13,7 +12,7 @@ from fml_bench.errors import MissingRunsError
 from fml_bench.experiments import ExperimentSpec, get_spec
 from fml_bench.plans import CONFIRMATORY_FIRST_SEED, knockout_plan_for, plan_for
 from fml_bench.records import RunRecord
-from fml_bench.report.claim_results import FAIL, INCONCLUSIVE, ClaimResult
+from fml_bench.report.claim_results import FAIL, INCONCLUSIVE, ClaimResult, curves_of
 from fml_bench.runner import Progress, run_experiment
 from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore
@@ -59,7 +58,7 @@ class SuiteConfig:
 
     @property
     def engine(self) -> str:
-        from fml_bench.engine import default_engine
+        from fml_bench.engine_registry import default_engine
 
         return self.engine_override or default_engine(self.tier.engine)
 
@@ -169,10 +168,15 @@ def _evaluator(claim: Claim, config: SuiteConfig, progress: Progress | None) -> 
         seeds = list(range(config.base_seed, config.base_seed + n))
         runs = {spec.name: train(spec, seeds) for spec in specs}
         datasets = tuple(sorted({f"{s.dataset} ({s.train_size or 'all'} rows)" for s in specs}))
-        compute = sum(r.wall_seconds for records in runs.values() for r in records)
-        result = claim.evaluate(config.tier.name, runs, level, config.engine, wall_seconds=compute,
-                                datasets=datasets, knockout=config.knockout)
+        parts, verdict, p = claim.decide(config.tier.name, runs, level)
         made_under = {provenance.key(r.fingerprint): r.fingerprint for rs in runs.values() for r in rs if r.fingerprint}
-        return dataclasses.replace(result, environments=dict(sorted(made_under.items())))
+        return ClaimResult(
+            claim_id=claim.id, section=claim.section, statement=claim.statement, book_says=claim.book_says,
+            tier=config.tier.name, engine=config.engine, parts=parts, verdict=verdict, p=p, level=level, seeds=n,
+            wall_seconds=sum(r.wall_seconds for records in runs.values() for r in records),
+            known_divergence=claim.known_divergence.get(config.tier.name, ""), curves=curves_of(runs),
+            datasets=datasets, kind=claim.kind, first_seed=config.base_seed,
+            knockout=claim.knockout.says if config.knockout and claim.knockout else "",
+            environments=dict(sorted(made_under.items())))
 
     return evaluate_at

@@ -28,7 +28,7 @@ class Tier:
     engine: the default engine: the fastest one proven equivalent to the notebook's own loop
     (`stacked`, whose equivalence with `model.fit` is tested in
     `benchmarks/test_engine_equivalence.py`), under a Keras backend it runs on; elsewhere the
-    reference engine (`engine.default_engine`). `--engine reference` runs `model.fit` itself.
+    reference engine (`engine_registry.default_engine`). `--engine reference` runs `model.fit` itself.
     """
 
     name: str

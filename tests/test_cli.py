@@ -396,3 +396,10 @@ def test_training_without_tensorflow_says_which_extra_to_install(monkeypatch, ca
     assert cli.main(["check", "lr-too-high"]) == 2
     err = capsys.readouterr().err
     assert "pip install 'fml-bench[cpu]'" in err and "[gpu]" in err and "Traceback" not in err
+
+
+def test_a_bad_stack_budget_is_refused_before_training(monkeypatch, capsys):
+    monkeypatch.setenv("FML_BENCH_STACK_GB", "lots")
+    assert cli.main(["check", "lr-too-high"]) == 2
+    err = capsys.readouterr().err
+    assert "$FML_BENCH_STACK_GB takes a number of gigabytes > 0, got 'lots'" in err and "Traceback" not in err

@@ -7,7 +7,7 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-from fml_bench import engine
+from fml_bench import engine_registry as engine
 from fml_bench.claims import get_claim
 from fml_bench.store import RunStore
 from fml_bench.suite import SuiteConfig, check_claim

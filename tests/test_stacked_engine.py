@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse
 
+from fml_bench import options
 from fml_bench.engine import reference, stacked
 from fml_bench.experiments import get_spec
 from fml_bench.inputs import prepare
@@ -158,7 +159,7 @@ def test_a_stack_is_bounded_by_its_memory_budget(monkeypatch):
     assert seeds_per_call("reference", iterated, 256) == 1
     noise = get_spec("mnist-noise-channels", "book")  # 376 MB of its own noise per seed
     assert 1 <= seeds_per_call("stacked", noise, 16) < 16
-    monkeypatch.setenv(stacked.STACK_MEMORY_ENV, "0.001")
+    monkeypatch.setenv(options.STACK_MEMORY_ENV, "0.001")
     assert seeds_per_call("stacked", noise, 16) == 1
     assert seeds_per_call("stacked", get_spec("imdb-16-16", "book"), 16) == 1  # weights count too
 
@@ -179,20 +180,20 @@ def test_the_runner_hands_a_batching_engine_chunks_of_its_limit(tmp_path, monkey
 
 def test_the_default_stack_budget_fits_the_machine(monkeypatch):
     """A 7 GB runner must not get the 8 GB default (it was killed for memory)."""
-    monkeypatch.delenv(stacked.STACK_MEMORY_ENV, raising=False)
+    monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
     monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 7 * 10**9 // 4096}[name])
     assert stacked.memory_budget_bytes() == pytest.approx(0.4 * 7e9, rel=1e-3)
     monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
     assert stacked.memory_budget_bytes() == 8e9
-    monkeypatch.setenv(stacked.STACK_MEMORY_ENV, "2")
+    monkeypatch.setenv(options.STACK_MEMORY_ENV, "2")
     assert stacked.memory_budget_bytes() == 2e9
 
 
 def test_a_containers_memory_limit_bounds_the_stack_budget(monkeypatch, tmp_path):
     """A container sees the host's memory in sysconf; its cgroup limit is what it may use."""
-    monkeypatch.delenv(stacked.STACK_MEMORY_ENV, raising=False)
+    monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
     monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
     limit = tmp_path / "memory.max"

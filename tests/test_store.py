@@ -255,7 +255,7 @@ def test_an_engine_change_retrains_only_the_experiments_it_touches(tmp_path, mon
     # Bumping the whole engine would have thrown away every stored record; only the experiments
     # a change touches change numbers.
     from fml_bench import provenance, store_admin
-    from fml_bench.engine import engine_version
+    from fml_bench.engine_registry import engine_version
 
     monkeypatch.setattr(provenance, "software", lambda: {k: TF_NOW[k] for k in ("tensorflow", "keras",
                                                                                 "keras_backend", "numpy")})
@@ -289,7 +289,7 @@ def test_an_engine_change_retrains_only_the_experiments_it_touches(tmp_path, mon
 
 
 def test_engine_changes_must_be_numbered_in_order():
-    from fml_bench.engine import EngineChange, EngineInfo
+    from fml_bench.engine_registry import EngineChange, EngineInfo
 
     with pytest.raises(ValueError, match="increasing order"):
         EngineInfo("toy", (EngineChange(2, "b"), EngineChange(1, "a")), False, "m", "s")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from fml_bench.engine import EngineChange, EngineInfo
+from fml_bench.engine_registry import EngineChange, EngineInfo
 from tests.test_claims_can_fail import world_runner
 
 ENGINE = EngineInfo("toy", (EngineChange(1, "first version"),), batches_seeds=False, module="tests.toy_engine",

@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
-from fml_bench import kinds
+from fml_bench import kinds, options
 from fml_bench.engine import bags, report_epoch
 from fml_bench.engine.bags import BAGS_SIGNATURE, Bags, bag_sum
 from fml_bench.env import manifest
@@ -45,7 +45,6 @@ from fml_bench.seeding import seed_everything, stream
 
 ENGINE_NAME = "stacked"
 EVAL_CHUNK = 8192  # validation rows per call, summed over seeds
-STACK_MEMORY_ENV = "FML_BENCH_STACK_GB"
 STACK_MEMORY_GB = 8.0  # the most a stack takes by default, on a machine with room for it
 STACK_MEMORY_SHARE = 0.4  # and at most this share of the machine's physical memory (TensorFlow, data and
 # the other core's work need the rest: a 7 GB hosted runner gets a 2.8 GB budget, not 8)
@@ -416,9 +415,9 @@ def memory_budget_bytes() -> float:
     """The stack budget: $FML_BENCH_STACK_GB when set, else the smaller of 8 GB and 40% of the
     machine's memory (`machine_memory_bytes`: the rest is headroom for TensorFlow, the data and
     the other core's work)."""
-    value = os.environ.get(STACK_MEMORY_ENV)
-    if value:
-        return float(value) * 1e9
+    value = options.stack_memory_gb()
+    if value is not None:
+        return value * 1e9
     memory = machine_memory_bytes()
     if memory is None:
         return STACK_MEMORY_GB * 1e9
