@@ -36,6 +36,7 @@ from fml_bench.report.claim_results import FAIL, PASS
 from fml_bench.runner import run_experiment
 from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore, write_atomically
+from fml_bench.suite import dead_looks
 from fml_bench.tiers import get_tier
 from fml_bench.verdicts import combine, decide_part, part_values, same_runs
 
@@ -119,11 +120,16 @@ def plan_claim(claim: Claim, runs: dict, tier: str, alpha: float, worlds: int, s
     chosen = None
     for n1, n2 in (c for c in CANDIDATES if c[1] <= max_seeds):
         design = TwoStageDesign(n1=n1, n2=n2, alpha=alpha / FAMILY_SIZE)
+        if dead_looks(claim, design):  # a look that cannot decide a part spends its alpha for nothing
+            continue
         p_pass, _ = simulate(claim, pilot, tier, design, worlds, np.random.default_rng(seed))
         _, p_fail = simulate(claim, zero, tier, design, worlds, np.random.default_rng(seed + 1))
         chosen = {"n1": n1, "n2": n2, "p_pass": round(p_pass, 3), "p_fail": round(p_fail, 3)}
         if p_pass >= TARGET and p_fail >= TARGET:
             break
+    if chosen is None:
+        raise SystemExit(f"{claim.id}: every candidate design up to {max_seeds} seeds has a look that cannot "
+                         "decide a part; raise --max-seeds")
     met = chosen["p_pass"] >= TARGET and chosen["p_fail"] >= TARGET
     return {**chosen, "target_met": met, "pilot": figures}
 

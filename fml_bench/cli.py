@@ -85,11 +85,13 @@ def cmd_list(args) -> int:
 def cmd_plans(args) -> int:
     """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier,
     and the simulated chances of *pass* at the pilots' effect and of *fail* at zero effect."""
-    from fml_bench.claims import CLAIMS
+    from fml_bench.claims import CLAIMS, FAMILY_SIZE
     from fml_bench.engine_registry import default_engine
     from fml_bench.experiments import get_spec
     from fml_bench.plans import knockout_plan_for, plan_for
     from fml_bench.shards import seed_cost
+    from fml_bench.stats import TwoStageDesign
+    from fml_bench.suite import dead_looks
 
     tiers = [args.tier] if args.tier else list(TIERS)
     rows = []
@@ -99,6 +101,8 @@ def cmd_plans(args) -> int:
             engine = default_engine(TIERS[tier].engine)
             per_seed = sum(seed_cost(get_spec(name, tier), tier, engine) for name in claim.experiments())
             minutes = f"{per_seed * plan.n1 / 60:.1f} / {per_seed * max(plan.n1, plan.n2) / 60:.1f}"
+            design = TwoStageDesign(plan.n1, max(plan.n1, plan.n2), 0.05 / FAMILY_SIZE)
+            dead = "; ".join(f"look at {n}: {', '.join(parts)}" for n, parts in dead_looks(claim, design).items())
             sesoi = "; ".join(f"{p.id} {p.sesoi_for(tier).value:g} ({p.sesoi_for(tier).source})" for p in claim.parts)
             chances = ("n/a" if plan.p_pass is None else f"{plan.p_pass:.2f}",
                        "n/a" if plan.p_fail is None else f"{plan.p_fail:.2f}")
@@ -106,10 +110,11 @@ def cmd_plans(args) -> int:
             ko_design = ("its own plan: not planned" if ko is None else
                          f"{ko.n1}, {ko.n2}: P(fail) {ko.p_fail_bound:.3f} at the pilots' bound, "
                          f"{ko.p_fail_pilot:.3f} at the pilots")
-            rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", minutes, *chances,
+            rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", minutes, dead or "-", *chances,
                          claim.knockout.says if claim.knockout else "", ko_design, plan.source])
     print(tabulate(rows, headers=["claim", "tier", "smallest effect of interest (source)", "seeds (n1, n2)",
-                                  "training min (first look / at most)", "P(pass | pilot)", "P(fail | 0)",
+                                  "training min (first look / at most)", "parts a look cannot decide (alpha 0.05)",
+                                  "P(pass | pilot)", "P(fail | 0)",
                                   "knock-out", "knock-out seeds (n1, n2)", "plan from"], tablefmt="github",
                    disable_numparse=True))
     print("\nTraining minutes per claim from the cost table (fml_bench/costs.json, seconds per seed measured "

@@ -127,6 +127,13 @@ def _sign_patterns(n: int) -> np.ndarray:
     return signs
 
 
+def sign_flip_floor(n: int) -> float:
+    """The smallest p the sign-flip test can give on n seeds without ties (2^-n; 1/draws past
+    the exact range). A look whose level is at or below it cannot decide a discrete part; every
+    seed tied at zero raises it further (a flipped zero changes nothing)."""
+    return 2.0 ** -n if n <= SIGN_FLIP_EXACT_MAX_N else 1.0 / SIGN_FLIP_DRAWS
+
+
 def sign_flip_p(x, value: float = 0.0, alternative: str = "greater") -> float:
     """Exact paired sign-flip permutation p of mean(x) against `value` (x: per-seed paired
     differences, one per seed). Under H0 the distribution of x - value is symmetric about

@@ -75,6 +75,17 @@ class SuiteConfig:
         return TwoStageDesign(n1=n1, n2=max(n1, n2), alpha=self.alpha / self.family_size)
 
 
+def dead_looks(claim: Claim, design: TwoStageDesign) -> dict[int, list[str]]:
+    """Per look (its seed count), the parts it cannot decide whatever the data: discrete parts
+    (sign-flip test) whose floor `stats.sign_flip_floor(n)` is not below the look's level, even
+    without ties. Such a look spends its share of alpha for nothing (issue 20)."""
+    from fml_bench.stats import sign_flip_floor
+
+    looks = [design.n1] + ([design.n2] if design.n2 > design.n1 else [])
+    out = {n: [p.id for p in claim.parts if p.discrete and sign_flip_floor(n) >= design.level(n)] for n in looks}
+    return {n: parts for n, parts in out.items() if parts}
+
+
 def fails_the_run(result: ClaimResult, tier: Tier, knockout: bool = False, excuse_known: bool = True) -> bool:
     """The gate of both faces (the CLI's exit code, the pytest test): a knock-out must make its
     claim *fail*; otherwise a *fail* fails the run, and an *inconclusive* does in a tier that says
