@@ -85,13 +85,12 @@ def cmd_list(args) -> int:
 def cmd_plans(args) -> int:
     """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier,
     and the simulated chances of *pass* at the pilots' effect and of *fail* at zero effect."""
-    from fml_bench.claims import CLAIMS, FAMILY_SIZE
+    from fml_bench.claims import CLAIMS
     from fml_bench.engine_registry import default_engine
     from fml_bench.experiments import get_spec
     from fml_bench.plans import knockout_plan_for, plan_for
     from fml_bench.shards import seed_cost
-    from fml_bench.stats import TwoStageDesign
-    from fml_bench.suite import dead_looks
+    from fml_bench.suite import dead_looks, planned_design
 
     tiers = [args.tier] if args.tier else list(TIERS)
     rows = []
@@ -100,8 +99,8 @@ def cmd_plans(args) -> int:
             plan = plan_for(claim.id, tier)
             engine = default_engine(TIERS[tier].engine)
             per_seed = sum(seed_cost(get_spec(name, tier), tier, engine) for name in claim.experiments())
-            minutes = f"{per_seed * plan.n1 / 60:.1f} / {per_seed * max(plan.n1, plan.n2) / 60:.1f}"
-            design = TwoStageDesign(plan.n1, max(plan.n1, plan.n2), 0.05 / FAMILY_SIZE)
+            design = planned_design(claim, tier)  # at alpha 0.05, as `fml-bench check` by default
+            minutes = f"{per_seed * design.n1 / 60:.1f} / {per_seed * design.n2 / 60:.1f}"
             dead = "; ".join(f"look at {n}: {', '.join(parts)}" for n, parts in dead_looks(claim, design).items())
             sesoi = "; ".join(f"{p.id} {p.sesoi_for(tier).value:g} ({p.sesoi_for(tier).source})" for p in claim.parts)
             chances = ("n/a" if plan.p_pass is None else f"{plan.p_pass:.2f}",

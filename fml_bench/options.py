@@ -161,11 +161,6 @@ SUITE_OPTIONS: tuple[Option, ...] = (
 PYTEST_PREFIX = "--fml-"
 
 
-def pytest_flag(flag: str) -> str:
-    """The pytest spelling of a CLI flag: `--tier` -> `--fml-tier`."""
-    return PYTEST_PREFIX + flag.removeprefix("--")
-
-
 #: Where the data and the runs are (`fml-bench` takes them before or after the command).
 LOCATION_OPTIONS: tuple[Option, ...] = (
     Option("--data-dir", "dataset folder searched first ($FML_BENCH_DATA)"),

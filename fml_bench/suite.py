@@ -63,16 +63,23 @@ class SuiteConfig:
         return self.engine_override or default_engine(self.tier.engine)
 
     def design(self, claim: Claim) -> TwoStageDesign:
-        if self.seeds:
-            n1, n2 = self.seeds
-        elif claim.kind == MEASUREMENT:  # nothing to decide, so nothing to plan: one look
-            n1 = n2 = MEASUREMENT_SEEDS
-        elif self.knockout and (ko_plan := knockout_plan_for(claim.id, self.tier.name)) is not None:
-            n1, n2 = ko_plan.n1, ko_plan.n2
-        else:
-            plan = plan_for(claim.id, self.tier.name)
-            n1, n2 = plan.n1, plan.n2
-        return TwoStageDesign(n1=n1, n2=max(n1, n2), alpha=self.alpha / self.family_size)
+        return planned_design(claim, self.tier.name, self.alpha, self.family_size, self.knockout, self.seeds)
+
+
+def planned_design(claim: Claim, tier: str, alpha: float = 0.05, family_size: int = FAMILY_SIZE,
+                   knockout: bool = False, seeds: tuple[int, int] | None = None) -> TwoStageDesign:
+    """The looks a claim is checked with: `seeds` when given, one look for a measurement, the
+    knock-out's own plan when checking the knock-out, else the claim's plan; at alpha / family size."""
+    if seeds:
+        n1, n2 = seeds
+    elif claim.kind == MEASUREMENT:  # nothing to decide, so nothing to plan: one look
+        n1 = n2 = MEASUREMENT_SEEDS
+    elif knockout and (ko_plan := knockout_plan_for(claim.id, tier)) is not None:
+        n1, n2 = ko_plan.n1, ko_plan.n2
+    else:
+        plan = plan_for(claim.id, tier)
+        n1, n2 = plan.n1, plan.n2
+    return TwoStageDesign(n1=n1, n2=max(n1, n2), alpha=alpha / family_size)
 
 
 def dead_looks(claim: Claim, design: TwoStageDesign) -> dict[int, list[str]]:
