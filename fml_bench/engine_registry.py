@@ -119,6 +119,13 @@ register(EngineInfo(
     True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph",
 ))
 
+register(EngineInfo(
+    "vectorised",
+    (EngineChange(1, "Keras' stateless API vmapped over seeds (jax, torch)"),),
+    True, "fml_bench.engine.vectorised", "many seeds of a spec as one vmap of Keras' stateless API",
+    backends=("jax", "torch"),
+))
+
 ENTRY_POINT_GROUP = "fml_bench.engines"
 
 
@@ -164,12 +171,14 @@ def keras_backend() -> str:
 
 def default_engine(preferred: str) -> str:
     """`preferred` (a tier's engine) when it runs under this process's Keras backend, else the
-    first registered engine that does (the stacked engine is TensorFlow-only, so under jax or
-    torch a tier falls back to the reference engine rather than refusing to start)."""
+    first registered engine that does and batches seeds, else the first that does (the stacked
+    engine is TensorFlow-only: under jax a tier runs the vectorised engine, under torch the
+    reference engine, rather than refusing to start)."""
     backend = keras_backend()
     if backend in engine_info(preferred).backends:
         return preferred
-    return next((e.name for e in ENGINES.values() if backend in e.backends), preferred)
+    able = sorted((e for e in ENGINES.values() if backend in e.backends), key=lambda e: not e.batches_seeds)
+    return able[0].name if able else preferred
 
 
 def engine_names() -> list[str]:

@@ -48,7 +48,7 @@ def test_a_broken_plugin_is_skipped_with_a_warning_naming_it(monkeypatch):
     messages = sorted(str(w.message) for w in caught)
     assert "'clash'" in messages[0] and "already registered" in messages[0]
     assert "'gone'" in messages[1] and "No module named 'tests.no_such_module'" in messages[1]
-    assert engine.engine_names() == ["reference", "stacked"]
+    assert engine.engine_names() == ["reference", "stacked", "vectorised"]
 
 
 CLASH = engine.EngineInfo("stacked", (engine.EngineChange(1, "x"),), False, "nowhere", "a second 'stacked'")

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse
 
 from fml_bench import options
-from fml_bench.engine import reference, stacked
+from fml_bench.engine import reference, stacked, stacking
 from fml_bench.experiments import get_spec
 from fml_bench.inputs import prepare
 from fml_bench.protocol import early_stopping_epochs
@@ -46,7 +46,7 @@ def multi_hot_data(monkeypatch):
     rng = np.random.default_rng(0)
     x = (rng.random((300, 50)) < 0.1).astype(np.float32)
     y = (x[:, :5].sum(axis=1) > 0).astype(np.float32)
-    monkeypatch.setattr(stacked, "prepare",
+    monkeypatch.setattr(stacking, "prepare",
                         lambda spec, seed, sparse=False: (scipy.sparse.csr_matrix(x) if sparse else x, y))
     return x, y
 
@@ -126,7 +126,7 @@ def test_unequal_folds_train_as_stacks_grouped_by_size(monkeypatch):
     # Now each fold size is its own stack; a fold's numbers do not depend on its stack-mates.
     rng = np.random.default_rng(0)
     x, y = rng.random((103, 784)).astype(np.float32), rng.integers(0, 10, 103)  # 103 rows: folds 26/26/26/25
-    monkeypatch.setattr(stacked, "prepare", lambda spec, seed, sparse=False: (x, y))
+    monkeypatch.setattr(stacking, "prepare", lambda spec, seed, sparse=False: (x, y))
     spec = get_spec("kfold-4", "fast").with_(name="t-unequal", train_size=None, epochs=2)
     records = stacked.run_seeds(spec, [0, 1])
     assert [r.engine for r in records] == ["stacked", "stacked"]
@@ -181,24 +181,24 @@ def test_the_runner_hands_a_batching_engine_chunks_of_its_limit(tmp_path, monkey
 def test_the_default_stack_budget_fits_the_machine(monkeypatch):
     """A 7 GB runner must not get the 8 GB default (it was killed for memory)."""
     monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
-    monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 7 * 10**9 // 4096}[name])
-    assert stacked.memory_budget_bytes() == pytest.approx(0.4 * 7e9, rel=1e-3)
-    monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+    assert stacking.memory_budget_bytes() == pytest.approx(0.4 * 7e9, rel=1e-3)
+    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
-    assert stacked.memory_budget_bytes() == 8e9
+    assert stacking.memory_budget_bytes() == 8e9
     monkeypatch.setenv(options.STACK_MEMORY_ENV, "2")
-    assert stacked.memory_budget_bytes() == 2e9
+    assert stacking.memory_budget_bytes() == 2e9
 
 
 def test_a_containers_memory_limit_bounds_the_stack_budget(monkeypatch, tmp_path):
     """A container sees the host's memory in sysconf; its cgroup limit is what it may use."""
     monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
-    monkeypatch.setattr(stacked.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
     limit = tmp_path / "memory.max"
     limit.write_text("7000000000\n")
-    monkeypatch.setattr(stacked, "CGROUP_LIMIT_FILES", (str(tmp_path / "absent"), str(limit)))
-    assert stacked.memory_budget_bytes() == pytest.approx(0.4 * 7e9)
+    monkeypatch.setattr(stacking, "CGROUP_LIMIT_FILES", (str(tmp_path / "absent"), str(limit)))
+    assert stacking.memory_budget_bytes() == pytest.approx(0.4 * 7e9)
     limit.write_text("max\n")
-    assert stacked.memory_budget_bytes() == 8e9
+    assert stacking.memory_budget_bytes() == 8e9

@@ -99,7 +99,7 @@ def keep_compiled_programs() -> None:
         return
     import jax
 
-    if jax.config.jax_compilation_cache_dir:
+    if getattr(jax.config, "jax_compilation_cache_dir", None):
         return
     jax.config.update("jax_compilation_cache_dir", str(paths.cache_dir() / "jax-compiled"))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

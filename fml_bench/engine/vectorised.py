@@ -1,0 +1,318 @@
+"""The vectorised engine: S seeds of one spec trained at once under the jax or torch backend,
+through Keras' stateless API vectorised over a leading seed axis (issue 23).
+
+Each seed's keras model is built exactly as the reference engine builds it (`seed_everything`,
+the book's builder); its variables (weights, and the dropout layers' seed-generator states)
+and its optimizer's variables are stacked on axis 0. One training step is
+
+    model.stateless_call(weights, states, batch, training=True, return_losses=True)
+    -> keras' loss (batch mean) + the model's regularization losses -> jax.grad
+    -> optimizer.stateless_apply(slots, grads, weights)
+
+for one seed (`SeedProgram`, written in keras.ops), vmapped over the seed axis: under jax an
+epoch's full batches run as one `jax.lax.scan` compiled once by `jax.jit`; under torch,
+`torch.func.vmap` runs eagerly step by step (see `TorchVectorisedTrainer` for what torch
+cannot batch and how it is handled). So any layer Keras has works without a hand-written
+rule (the stacked engine reimplements Dense and Dropout for TensorFlow), each seed draws its
+dropout masks from its own model's seed generator under jax, and keras' optimizer and regularizers are
+keras' own. Shuffle orders, validation split, metric averaging, early stopping, K-fold slots
+and the records are the stacked engine's (`stacking.py`).
+
+IMDB's multi-hot rows go in dense, as they do in the reference engine's `model.fit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import scipy.sparse
+
+from fml_bench import kinds
+from fml_bench.engine import stacking
+from fml_bench.experiments import ExperimentSpec
+from fml_bench.protocol import compile_model
+from fml_bench.records import RunRecord
+
+ENGINE_NAME = "vectorised"
+EVAL_CHUNK = 8192  # rows scored per call, summed over seeds
+
+
+def loss_and_hits(spec: ExperimentSpec, y, probs):
+    """Per-sample loss and correct predictions for one seed, with keras' own loss functions and
+    the rule of keras' "accuracy" metric for the spec's loss."""
+    ops = keras.ops
+    if spec.loss == "binary_crossentropy":
+        truth = ops.cast(y, probs.dtype)
+        loss = keras.losses.binary_crossentropy(truth[..., None], probs)
+        hits = ops.cast(ops.equal(ops.cast(probs[..., 0] > 0.5, probs.dtype), truth), "float32")
+    else:
+        loss = keras.losses.sparse_categorical_crossentropy(y, probs)
+        hits = ops.cast(ops.equal(ops.argmax(probs, axis=-1), ops.cast(y, "int32")), "float32")
+    return loss, hits
+
+
+def _dense(x):
+    return x.toarray() if scipy.sparse.issparse(x) else np.asarray(x)
+
+
+class SeedProgram:
+    """One seed's training step, scores and penalty as pure functions of its variables, written
+    with keras.ops and Keras' stateless API so that jax.vmap and torch.func.vmap both batch them.
+
+    grad_and_value(f) must return f's gradient with respect to its first argument and f's value
+    (total loss, aux), the backend's rule.
+    """
+
+    def __init__(self, spec: ExperimentSpec, model: keras.Model, optimizer, grad_and_value):
+        self.spec, self.model, self.optimizer = spec, model, optimizer
+        self._grad = grad_and_value(self.seed_loss)
+
+    def seed_loss(self, weights, states, xb, yb):
+        """keras' training loss of one batch (its mean plus the model's regularization losses),
+        with the seed-generator states after the step and the batch's correct predictions."""
+        probs, states, losses = self.model.stateless_call(weights, states, xb, training=True, return_losses=True)
+        loss, hits = loss_and_hits(self.spec, yb, probs)
+        total = keras.ops.mean(loss)
+        for term in losses:
+            total = total + term
+        return total, (states, keras.ops.sum(hits))
+
+    def seed_step(self, weights, states, slots, x, y, idx):
+        """One step of one seed on rows `idx` of its inputs: keras' optimizer, stateless."""
+        grads, (total, (states, hits)) = self._grad(weights, states, x[idx], y[idx])
+        weights, slots = self.optimizer.stateless_apply(slots, grads, weights)
+        return weights, states, slots, total, hits
+
+    def seed_scores(self, weights, states, xb, yb):
+        """Summed loss (without the penalty) and correct predictions of one seed on rows xb."""
+        probs, _ = self.model.stateless_call(weights, states, xb, training=False)
+        loss, hits = loss_and_hits(self.spec, yb, probs)
+        return keras.ops.sum(loss), keras.ops.sum(hits)
+
+    def seed_penalty(self, weights, states, xb):
+        """The seed's regularization losses summed (xb: any one row, to run the model)."""
+        _, _, losses = self.model.stateless_call(weights, states, xb, training=False, return_losses=True)
+        total = keras.ops.zeros(())
+        for term in losses:
+            total = total + term
+        return total
+
+
+class VectorisedTrainer(stacking.SeedStackTrainer):
+    """S keras models of one spec, their variables stacked on a leading seed axis, trained by a
+    vmapped `SeedProgram`; a backend supplies its arrays, vmap, gradient and the epoch loop."""
+
+    def __init__(self, spec: ExperimentSpec, models: list[keras.Model], x_train, y_train, x_val, y_val,
+                 test: tuple | None = None):
+        self.spec, self.seeds, self.model = spec, len(models), models[0]
+        x_train = _dense(x_train)
+        self.x_train, self.y_train = self.array(x_train), self.array(y_train)
+        self.x_axis, self.y_axis = (0 if x_train.ndim == 3 else None), (0 if y_train.ndim == 2 else None)
+        self.rows = int(y_train.shape[-1])
+        self.validation = (self.array(_dense(x_val)), self.array(y_val))
+        self.test = (self.array(_dense(test[0])), self.array(test[1])) if test is not None else None
+        self.optimizer = compile_model(spec).optimizer
+        self.optimizer.build(self.model.trainable_variables)
+        self.weights = [self.stack([m.trainable_variables[i].value for m in models])
+                        for i in range(len(self.model.trainable_variables))]
+        self.states = [self.stack([m.non_trainable_variables[i].value for m in models])
+                       for i in range(len(self.model.non_trainable_variables))]
+        self.slots = [self.stack([v.value] * self.seeds) for v in self.optimizer.variables]
+        self.program = SeedProgram(spec, self.model, self.optimizer, self.grad_and_value)
+
+    # what a backend supplies
+    def array(self, values): raise NotImplementedError  # noqa: E704
+    def stack(self, values: list): raise NotImplementedError  # noqa: E704
+    def grad_and_value(self, f): raise NotImplementedError  # noqa: E704
+
+    def run_batches(self, batches: np.ndarray):
+        """Every batch of (steps, S, B) row indices in turn: per-seed sums of the batch losses
+        and of correct predictions (updating self.weights, states, slots)."""
+        raise NotImplementedError
+
+    def scores(self, x, y, axes: tuple[int | None, int | None]):
+        raise NotImplementedError
+
+    def penalty(self) -> np.ndarray:
+        raise NotImplementedError
+
+    def train_epoch(self, perm: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        n, b = perm.shape[1], self.spec.batch_size
+        full = n // b
+        batches = perm[:, : full * b].reshape(len(perm), full, b).transpose(1, 0, 2)
+        loss_sum, hit_sum = self.run_batches(batches)
+        loss_sum = loss_sum * b  # keras weights each batch's loss by its size
+        if n % b:
+            loss, hits = self.run_batches(perm[None, :, full * b :])
+            loss_sum += loss * (n % b)
+            hit_sum += hits
+        return loss_sum, hit_sum
+
+    def evaluate(self, data: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
+        x, y = data
+        axes = (0 if x.ndim == 3 else None, 0 if y.ndim == 2 else None)
+        n = int(y.shape[-1])
+        loss_sum, hit_sum = np.zeros(self.seeds), np.zeros(self.seeds)
+        chunk = max(self.spec.batch_size, EVAL_CHUNK // self.seeds)  # sums are order-free
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            loss, hits = self.scores(x[..., start:stop, :], y[..., start:stop], axes)
+            loss_sum += loss
+            hit_sum += hits
+        return loss_sum / n, hit_sum / n
+
+
+class JaxVectorisedTrainer(VectorisedTrainer):
+    """The jax backend: `jax.vmap` over seeds, an epoch's full batches as one `jax.lax.scan`,
+    each compiled once by `jax.jit` (the variables' buffers donated, updated in place)."""
+
+    def __init__(self, *args, **kwargs):
+        import jax
+
+        super().__init__(*args, **kwargs)
+        program = self.program
+        step = jax.vmap(program.seed_step, in_axes=(0, 0, 0, self.x_axis, self.y_axis, 0))
+
+        def epoch(weights, states, slots, x, y, batches):
+            def body(carry, idx):
+                weights, states, slots, total, hits = step(*carry, x, y, idx)
+                return (weights, states, slots), (total, hits)
+
+            (weights, states, slots), (totals, hits) = jax.lax.scan(body, (weights, states, slots), batches)
+            return weights, states, slots, totals.sum(axis=0), hits.sum(axis=0)
+
+        self._epoch = jax.jit(epoch, donate_argnums=(0, 1, 2))
+        self._scorers = {axes: jax.jit(jax.vmap(program.seed_scores, in_axes=(0, 0, *axes)))
+                         for axes in ((None, None), (0, 0), (None, 0), (0, None))}
+        self._penalty = jax.jit(jax.vmap(program.seed_penalty, in_axes=(0, 0, self.x_axis)))
+
+    def array(self, values):
+        import jax.numpy as jnp
+
+        return jnp.asarray(values)
+
+    def stack(self, values: list):
+        import jax.numpy as jnp
+
+        return jnp.stack([jnp.asarray(v) for v in values])
+
+    def grad_and_value(self, f):
+        import jax
+
+        value_and_grad = jax.value_and_grad(f, has_aux=True)
+
+        def swapped(*args):
+            value, grads = value_and_grad(*args)
+            return grads, value
+
+        return swapped
+
+    def run_batches(self, batches: np.ndarray):
+        self.weights, self.states, self.slots, loss_sum, hit_sum = self._epoch(
+            self.weights, self.states, self.slots, self.x_train, self.y_train, batches)
+        return np.asarray(loss_sum, np.float64), np.asarray(hit_sum, np.float64)
+
+    def scores(self, x, y, axes):
+        loss, hits = self._scorers[axes](self.weights, self.states, x, y)
+        return np.asarray(loss, np.float64), np.asarray(hits, np.float64)
+
+    def penalty(self) -> np.ndarray:
+        return np.asarray(self._penalty(self.weights, self.states, self.x_train[..., :1, :]), np.float64)
+
+
+class TorchVectorisedTrainer(VectorisedTrainer):
+    """The torch backend: `torch.func.vmap` over seeds and `torch.func.grad_and_value`, run
+    eagerly step by step. Two things do not batch under torch.func.vmap, and are handled:
+    keras' fused torch optimizers (`torch._foreach_*` has no batching rule), replaced by keras'
+    own per-variable update rule (the same arithmetic); and dropout, whose masks keras' torch
+    backend draws from torch's global generator, not from the layer's seed generator: a
+    dropout model trains one seed per stack (`max_seeds`), so its masks come from the generator
+    as `seed_everything(seed)` and the model's building left it (as in the reference engine's
+    `model.fit` under torch), and its record does not depend on the seeds that share its stack."""
+
+    def __init__(self, *args, **kwargs):
+        import types
+
+        import torch
+        from keras.src.optimizers.base_optimizer import BaseOptimizer
+
+        super().__init__(*args, **kwargs)
+        self.optimizer._backend_update_step = types.MethodType(BaseOptimizer._backend_update_step, self.optimizer)
+        self._step = torch.func.vmap(self.program.seed_step, in_dims=(0, 0, 0, self.x_axis, self.y_axis, 0),
+                                     randomness="different")
+        self._scorers = {axes: torch.func.vmap(self.program.seed_scores, in_dims=(0, 0, *axes))
+                         for axes in ((None, None), (0, 0), (None, 0), (0, None))}
+        self._penalty = torch.func.vmap(self.program.seed_penalty, in_dims=(0, 0, self.x_axis))
+
+    def array(self, values):
+        import torch
+
+        return torch.as_tensor(np.asarray(values))
+
+    def stack(self, values: list):
+        import torch
+
+        return torch.stack([torch.as_tensor(v).detach().clone() for v in values])
+
+    def grad_and_value(self, f):
+        import torch
+
+        return torch.func.grad_and_value(f, has_aux=True)
+
+    def run_batches(self, batches: np.ndarray):
+        import torch
+
+        loss_sum, hit_sum = torch.zeros(self.seeds, dtype=torch.float64), torch.zeros(self.seeds, dtype=torch.float64)
+        for idx in torch.as_tensor(batches):
+            self.weights, self.states, self.slots, total, hits = self._step(
+                self.weights, self.states, self.slots, self.x_train, self.y_train, idx)
+            loss_sum += total.detach().double()
+            hit_sum += hits.detach().double()
+        return loss_sum.numpy(), hit_sum.numpy()
+
+    def scores(self, x, y, axes):
+        import torch
+
+        with torch.no_grad():
+            loss, hits = self._scorers[axes](self.weights, self.states, x, y)
+        return loss.double().numpy(), hits.double().numpy()
+
+    def penalty(self) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self._penalty(self.weights, self.states, self.x_train[..., :1, :]).double().numpy()
+
+
+TRAINERS: dict[str, type[VectorisedTrainer]] = {"jax": JaxVectorisedTrainer, "torch": TorchVectorisedTrainer}
+
+
+def max_seeds(spec: ExperimentSpec) -> int:
+    """The stack's memory bound (`stacking.max_seeds`); under torch a dropout model trains one
+    seed at a time (see TorchVectorisedTrainer)."""
+    from fml_bench.models import has_dropout
+
+    if keras.backend.backend() == "torch" and has_dropout(spec.model):
+        return 1
+    return stacking.max_seeds(spec)
+
+
+def make_trainer() -> stacking.TrainerFactory:
+    """The trainer for this process's Keras backend."""
+    backend = keras.backend.backend()
+    if backend not in TRAINERS:
+        raise NotImplementedError(f"the vectorised engine has no trainer for the Keras backend {backend!r}")
+    return TRAINERS[backend]
+
+
+def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True) -> list[RunRecord]:
+    """Train `spec` for all `seeds` at once; one record per seed."""
+    env = {"keras_backend": keras.backend.backend()}
+    if len(seeds) > 1 and max_seeds(spec) == 1 and keras.backend.backend() == "torch":
+        return [record for seed in seeds for record in run_seeds(spec, [seed], shuffle)]  # dropout under torch
+    if kinds.protocol(spec.protocol).cross_validates:
+        return stacking.train_folds(spec, seeds, make_trainer(), ENGINE_NAME, env)
+    return stacking.train_holdout(spec, seeds, make_trainer(), ENGINE_NAME, env, shuffle=shuffle)

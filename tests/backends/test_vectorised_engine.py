@@ -1,0 +1,109 @@
+"""The vectorised engine (jax.vmap over Keras' stateless API) reproduces keras' own `model.fit`
+under jax exactly where the randomness is shared: one seed, the reference engine's initial
+weights, no shuffling; dropout masks come from each seed's own seed generator, so they match
+too (under torch they come from torch's global generator: see TorchVectorisedTrainer). Run
+with KERAS_BACKEND=jax or torch (tests/test_keras_backends.py does)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import scipy.sparse
+
+from fml_bench.engine import stacking, vectorised
+from fml_bench.experiments import get_spec
+from fml_bench.inputs import prepare
+from fml_bench.protocol import compile_model
+from fml_bench.seeding import seed_everything
+
+CASES = {
+    "dense-rmsprop": get_spec("mnist-96-96", "fast").with_(name="t1", train_size=400, epochs=3),
+    "softmax-lr": get_spec("mnist-rmsprop-lr1e-2", "fast").with_(name="t2", train_size=300, epochs=2),
+    "l2-sigmoid": get_spec("mnist-logreg", "fast").with_(name="t3", train_size=300, epochs=2),
+}
+KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_one_seed_reproduces_keras_fit(case):
+    spec = CASES[case]
+    seed_everything(3)
+    x, y = prepare(spec, 3)
+    model = compile_model(spec)
+    expected = model.fit(x, y, epochs=spec.epochs, batch_size=spec.batch_size,
+                         validation_split=spec.validation_split, shuffle=False, verbose=0).history
+    got = vectorised.run_seeds(spec, [3], shuffle=False)[0].history
+    for key in KEYS:
+        np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
+
+
+@pytest.fixture
+def multi_hot_data(monkeypatch):
+    """A small IMDB-like multi-hot problem in place of real reviews."""
+    rng = np.random.default_rng(0)
+    x = (rng.random((300, 50)) < 0.1).astype(np.float32)
+    y = (x[:, :5].sum(axis=1) > 0).astype(np.float32)
+    monkeypatch.setattr(stacking, "prepare",
+                        lambda spec, seed, sparse=False: (scipy.sparse.csr_matrix(x) if sparse else x, y))
+    return x, y
+
+
+TORCH_DROPOUT = ("under torch, keras draws dropout masks from torch's global generator, which torch.func.vmap "
+                 "draws from in its own order: equal in distribution, not mask for mask")
+
+
+@pytest.mark.parametrize("experiment", ["imdb-16-16-l2", "imdb-16-16-dropout"])
+def test_binary_model_reproduces_keras_fit(multi_hot_data, experiment):
+    """L2 on both hidden layers through keras' own regularization losses, or Dropout(0.5) with
+    each step's mask drawn from the model's own seed generator, as `model.fit` draws it (jax)."""
+    if experiment.endswith("dropout") and keras.backend.backend() == "torch":
+        pytest.skip(TORCH_DROPOUT)
+    x, y = multi_hot_data
+    spec = get_spec(experiment, "fast").with_(name="t4", train_size=None, epochs=3, batch_size=32)
+    seed_everything(5)
+    expected = compile_model(spec).fit(x, y, epochs=3, batch_size=32, validation_split=0.4, shuffle=False,
+                                       verbose=0).history
+    got = vectorised.run_seeds(spec, [5], shuffle=False)[0]
+    for key in KEYS:
+        np.testing.assert_allclose(got.history[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
+    assert got.engine == "vectorised" and got.env["keras_backend"] == keras.backend.backend()
+
+
+def test_a_seeds_run_does_not_depend_on_its_stack_mates(multi_hot_data):
+    spec = get_spec("imdb-16-16-dropout", "fast").with_(name="t5", epochs=2, batch_size=32)
+    together = vectorised.run_seeds(spec, [0, 1, 2])
+    alone = vectorised.run_seeds(spec, [1])[0].history
+    assert together[0].history["loss"] != together[1].history["loss"]
+    assert vectorised.run_seeds(spec, [1])[0].history == alone  # deterministic
+    for key in KEYS:
+        np.testing.assert_allclose(alone[key], together[1].history[key], rtol=1e-5, err_msg=key)
+
+
+def test_kfold_slots_match_the_protocol_and_their_stack_mates_do_not_matter(monkeypatch):
+    rng = np.random.default_rng(0)
+    x, y = rng.random((103, 784)).astype(np.float32), rng.integers(0, 10, 103)  # folds 26/26/26/25
+    monkeypatch.setattr(stacking, "prepare", lambda spec, seed, sparse=False: (x, y))
+    spec = get_spec("kfold-4", "fast").with_(name="t6", train_size=None, epochs=2)
+    records = vectorised.run_seeds(spec, [0, 1])
+    assert all(r.extra["models_trained"] == 4 for r in records)
+    assert [r.env["stacks"] for r in records] == ["2", "2"]
+    alone = vectorised.run_seeds(spec, [1])[0]
+    np.testing.assert_allclose(alone.history["val_loss"], records[1].history["val_loss"], rtol=1e-5)
+
+
+def test_early_stopping_scores_the_restored_model_on_the_test_split(multi_hot_data, monkeypatch):
+    x, y = multi_hot_data
+    monkeypatch.setattr(stacking, "prepare_test", lambda spec, sparse=False: (x[:100], y[:100]))
+    spec = get_spec("imdb-16-16-early-stopping", "fast").with_(name="t7", train_size=None, epochs=6,
+                                                              batch_size=32)
+    record = vectorised.run_seeds(spec, [0])[0]
+    assert {"test_loss", "test_accuracy", "restored_val_loss"} <= set(record.extra)
+    assert len(record.history["loss"]) <= 6
+
+
+def test_the_backend_runs_the_vectorised_engine_by_default():
+    from fml_bench.engine_registry import default_engine
+
+    assert default_engine("stacked") == "vectorised"
+    assert default_engine("reference") == "reference"
