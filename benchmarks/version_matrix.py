@@ -3,15 +3,17 @@
     python benchmarks/version_matrix.py \\
         --env "tf2.16=/venvs/tf216/bin/python" --env "tf2.21=.venv/bin/python" \\
         --env "tf2.21-jax=.venv-jax/bin/python:jax" \\
-        --claims lr-too-high,imdb-l2 --tier fast --engine stacked --out reports/matrix
+        --claims lr-too-high,imdb-l2 --tier fast --out reports/matrix
 
 Each environment is a Python with fml-bench installed (`pip install -e .` plus the TensorFlow and
-Keras under test); `:jax` or `:torch` after the path sets KERAS_BACKEND (use --engine reference
-for those: the stacked engine is TensorFlow-only). Every environment checks the claims into one
-shared store, where the records' fingerprints keep the versions apart, and writes its own
-report. The table shows, per claim and environment, the verdict and the main effect with its
-interval, and flags what changed between neighbouring environments (a verdict flip, or a drift of
-an effect beyond seed variation: `fml_bench.report.compare`, paired by seed, Holm-corrected).
+Keras under test); `:jax` or `:torch` after the path sets KERAS_BACKEND. Without --engine each
+environment trains with its backend's default (the stacked engine under TensorFlow, the vectorised
+one under jax and torch); --engine reference runs `model.fit` everywhere. Every environment checks
+the claims into one shared store, where the records' fingerprints keep the versions apart, and
+writes its own report. The table shows, per claim and environment, the verdict and the main effect
+with its interval, and flags what changed between neighbouring environments (a verdict flip, or a
+drift of an effect beyond seed variation: `fml_bench.report.compare`, paired by seed, Holm-
+corrected).
 
 Training speed: per experiment, epochs are timed in child processes that alternate between the
 environments (A, B, A, B, ...) on this machine, so drift of the machine's load hits all of them

@@ -401,7 +401,7 @@ def _validate_environment(args) -> None:
 #: TensorFlow is an extra, so that a machine that has its own (a GPU build) keeps one TensorFlow.
 TENSORFLOW_MISSING = ("TensorFlow is not installed: pip install 'fml-bench[cpu]' (tensorflow-cpu), "
                       "'fml-bench[gpu]' (tensorflow with CUDA), or a tensorflow of your own; or train under "
-                      "another Keras backend (--keras-backend jax --engine reference)")
+                      "another Keras backend (--keras-backend jax)")
 
 
 def build_parser() -> argparse.ArgumentParser:

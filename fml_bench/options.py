@@ -146,7 +146,7 @@ SUITE_OPTIONS: tuple[Option, ...] = (
     Option("--tier", "scale tier (default: fast; $FML_BENCH_TIER)", choices=_tiers),
     Option("--engine", "training engine ($FML_BENCH_ENGINE; default: the tier's)", choices=_engines,
            default=_env("FML_BENCH_ENGINE")),
-    Option("--keras-backend", "Keras backend ($KERAS_BACKEND); the reference engine runs under all three",
+    Option("--keras-backend", "Keras backend ($KERAS_BACKEND); jax and torch run the vectorised engine by default",
            choices=_keras_backends),
     Option("--seeds", "seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)", type=seed_plan),
     Option("--alpha", "family-wise error rate of the run (0.05)", type=alpha, default=lambda: 0.05),

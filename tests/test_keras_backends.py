@@ -32,3 +32,14 @@ def test_the_vectorised_engine_under(backend, tmp_path):
 def test_the_vectorised_engine_refuses_tensorflow():
     with pytest.raises(EngineBackendError, match="vectorised engine runs under the Keras backend jax, torch"):
         engine.check_backend("vectorised")
+
+
+def test_a_backend_without_the_tiers_engine_gets_one_that_batches_seeds(monkeypatch):
+    from fml_bench import engine_registry
+
+    for backend in ("jax", "torch"):
+        monkeypatch.setattr(engine_registry, "keras_backend", lambda backend=backend: backend)
+        assert engine_registry.default_engine("stacked") == "vectorised"
+        assert engine_registry.default_engine("reference") == "reference"
+    monkeypatch.setattr(engine_registry, "keras_backend", lambda: "tensorflow")
+    assert engine_registry.default_engine("stacked") == "stacked"

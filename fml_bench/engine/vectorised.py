@@ -80,9 +80,14 @@ class SeedProgram:
             total = total + term
         return total, (states, keras.ops.sum(hits))
 
+    def seed_grads(self, weights, states, x, y, idx):
+        """One seed's gradients on rows `idx` of its inputs, with its loss, states and hits."""
+        grads, (total, (states, hits)) = self._grad(weights, states, x[idx], y[idx])
+        return grads, states, total, hits
+
     def seed_step(self, weights, states, slots, x, y, idx):
         """One step of one seed on rows `idx` of its inputs: keras' optimizer, stateless."""
-        grads, (total, (states, hits)) = self._grad(weights, states, x[idx], y[idx])
+        grads, states, total, hits = self.seed_grads(weights, states, x, y, idx)
         weights, slots = self.optimizer.stateless_apply(slots, grads, weights)
         return weights, states, slots, total, hits
 
@@ -224,25 +229,29 @@ class JaxVectorisedTrainer(VectorisedTrainer):
 
 
 class TorchVectorisedTrainer(VectorisedTrainer):
-    """The torch backend: `torch.func.vmap` over seeds and `torch.func.grad_and_value`, run
-    eagerly step by step. Two things do not batch under torch.func.vmap, and are handled:
-    keras' fused torch optimizers (`torch._foreach_*` has no batching rule), replaced by keras'
-    own per-variable update rule (the same arithmetic); and dropout, whose masks keras' torch
+    """The torch backend: the gradients by `torch.func.vmap` over seeds of
+    `torch.func.grad_and_value`, run eagerly step by step. Two things do not batch under
+    torch.func.vmap, and are handled: keras' fused torch optimizers (`torch._foreach_*` has no
+    batching rule) run outside the vmap, on the stacked weights (keras' optimizers update each
+    weight elementwise, so a seed's slice gets exactly its own update: the stacked engine's rule;
+    an optimizer with norm clipping, which is not elementwise, is refused); and dropout, whose masks keras' torch
     backend draws from torch's global generator, not from the layer's seed generator: a
     dropout model trains one seed per stack (`max_seeds`), so its masks come from the generator
     as `seed_everything(seed)` and the model's building left it (as in the reference engine's
     `model.fit` under torch), and its record does not depend on the seeds that share its stack."""
 
     def __init__(self, *args, **kwargs):
-        import types
-
         import torch
-        from keras.src.optimizers.base_optimizer import BaseOptimizer
 
         super().__init__(*args, **kwargs)
-        self.optimizer._backend_update_step = types.MethodType(BaseOptimizer._backend_update_step, self.optimizer)
-        self._step = torch.func.vmap(self.program.seed_step, in_dims=(0, 0, 0, self.x_axis, self.y_axis, 0),
-                                     randomness="different")
+        if self.optimizer.clipnorm or self.optimizer.global_clipnorm:
+            raise NotImplementedError("norm clipping is not elementwise: the vectorised engine under torch "
+                                      "cannot apply it to stacked weights")
+        self.stack_optimizer = compile_model(self.spec).optimizer
+        self.stack_optimizer.build([keras.Variable(w) for w in self.weights])
+        self.slots = [v.value.detach().clone() for v in self.stack_optimizer.variables]
+        self._grads = torch.func.vmap(self.program.seed_grads, in_dims=(0, 0, self.x_axis, self.y_axis, 0),
+                                      randomness="different")
         self._scorers = {axes: torch.func.vmap(self.program.seed_scores, in_dims=(0, 0, *axes))
                          for axes in ((None, None), (0, 0), (None, 0), (0, None))}
         self._penalty = torch.func.vmap(self.program.seed_penalty, in_dims=(0, 0, self.x_axis))
@@ -267,8 +276,9 @@ class TorchVectorisedTrainer(VectorisedTrainer):
 
         loss_sum, hit_sum = torch.zeros(self.seeds, dtype=torch.float64), torch.zeros(self.seeds, dtype=torch.float64)
         for idx in torch.as_tensor(batches):
-            self.weights, self.states, self.slots, total, hits = self._step(
-                self.weights, self.states, self.slots, self.x_train, self.y_train, idx)
+            grads, self.states, total, hits = self._grads(self.weights, self.states, self.x_train, self.y_train, idx)
+            with torch.no_grad():
+                self.weights, self.slots = self.stack_optimizer.stateless_apply(self.slots, grads, self.weights)
             loss_sum += total.detach().double()
             hit_sum += hits.detach().double()
         return loss_sum.numpy(), hit_sum.numpy()
