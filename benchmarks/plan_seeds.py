@@ -38,7 +38,7 @@ from fml_bench.stats import TwoStageDesign
 from fml_bench.store import RunStore, write_atomically
 from fml_bench.suite import dead_looks
 from fml_bench.tiers import get_tier
-from fml_bench.verdicts import combine, decide_part, part_values, same_runs
+from fml_bench.verdicts import combine, decide_part, fail_level, part_values, same_runs
 
 CANDIDATES = ((5, 8), (5, 10), (6, 12), (8, 16), (10, 20), (12, 24), (16, 32), (32, 64), (64, 128), (128, 256),
               (256, 512))
@@ -93,8 +93,9 @@ def simulate(claim: Claim, values: list[tuple[np.ndarray, np.ndarray | None]], t
         verdict = None
         for n in sorted({design.n1, design.n2}):
             rows = idx[:n]
+            fail_at = fail_level(design.level(n), len(claim.parts))
             parts = [decide_part(p, a[rows], None if b is None else b[rows], tier, design.level(n), interval=False,
-                                 same_runs=s)
+                                 same_runs=s, fail_at=fail_at)
                      for p, (a, b), s in zip(claim.parts, values, same)]
             verdict, _ = combine(parts)
             if verdict != "inconclusive":

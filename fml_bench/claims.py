@@ -30,7 +30,7 @@ from fml_bench.metrics import (
 from fml_bench.protocol import ESTIMATE_VAL_ACCURACY, MAJORITY_BASELINE, TEST_LOSS
 from fml_bench.records import RunRecord
 from fml_bench.report.claim_results import MEASURED, PartResult
-from fml_bench.verdicts import combine, decide_part, part_values, same_runs
+from fml_bench.verdicts import combine, decide_part, fail_level, part_values, same_runs
 
 CLAIM, MEASUREMENT = "claim", "measurement"
 
@@ -86,8 +86,9 @@ class Claim:
                                                                                      str, float]:
         """Each part's result, the claim's verdict and its p at `level` on `runs` (experiment name
         -> records in seed order); a measurement is reported, never decided."""
-        parts = tuple(decide_part(p, *part_values(p, runs), tier, level, same_runs=same_runs(p, runs))
-                      for p in self.parts)
+        fail_at = fail_level(level, len(self.parts))
+        parts = tuple(decide_part(p, *part_values(p, runs), tier, level, same_runs=same_runs(p, runs),
+                                  fail_at=fail_at) for p in self.parts)
         verdict, p = combine(list(parts))
         return parts, (MEASURED if self.kind == MEASUREMENT else verdict), p
 

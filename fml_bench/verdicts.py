@@ -17,7 +17,10 @@ effect known exactly, fail if it is short of the SESOI; arms of different runs w
 merely coincide, and the same spec whose values differ by rounding (trained in stacks of another
 size), go through the test like any others; a sample without spread gets the exact sign test and no interval. A
 claim passes when all its parts pass and fails when any part fails (intersection-union: its p
-is the largest of its parts').
+is the largest of its parts'). Passing needs every part, so each pass test runs at the claim's
+level; failing needs only one, so each of a claim's k parts tests *fail* at level / k
+(Bonferroni over the parts, `fail_level`): a claim whose parts all sit at their SESOI fails
+falsely at most at the level, however many parts it has (issue 20).
 """
 
 from __future__ import annotations
@@ -30,10 +33,15 @@ from fml_bench.records import RunRecord
 from fml_bench.report.claim_results import FAIL, IDENTICAL_ARMS, INCONCLUSIVE, PASS, PartResult
 
 
-def _verdict(p_pass: float, p_fail: float, level: float) -> str:
-    if p_fail < level:
+def _verdict(p_pass: float, p_fail: float, level: float, fail_level: float) -> str:
+    if p_fail < fail_level:
         return FAIL
     return PASS if p_pass < level else INCONCLUSIVE
+
+
+def fail_level(level: float, parts: int) -> float:
+    """The level of each part's fail test in a claim of `parts` parts (see the module doc)."""
+    return level / max(1, parts)
 
 
 def part_values(part: Part, runs: dict[str, list[RunRecord]]) -> tuple[np.ndarray, np.ndarray | None]:
@@ -57,16 +65,17 @@ def same_runs(part: Part, runs: dict[str, list[RunRecord]]) -> bool:
 
 
 def decide_part(part: Part, a: np.ndarray, b: np.ndarray | None, tier: str, level: float,
-                interval: bool = True, same_runs: bool = False) -> PartResult:
-    """Test one part on per-seed values `a` (and `b`, paired) at `level` for both verdicts
-    (`interval` False skips the permutation interval, which decides nothing: for simulations).
+                interval: bool = True, same_runs: bool = False, fail_at: float | None = None) -> PartResult:
+    """Test one part on per-seed values `a` (and `b`, paired): pass at `level`, fail at `fail_at`
+    (default `level`; a claim passes `fail_level(level, its parts)`). `interval` False skips the
+    permutation interval, which decides nothing (for simulations).
     `same_runs`: the two arms are the same computation (see `same_runs`); when their values are
     also equal on every seed the effect is known exactly. The same spec trained in stacks of
     another size can differ by rounding: then the values go through the test like any others."""
     sesoi = part.sesoi_for(tier)
     common = dict(part_id=part.id, says=part.says, metric=part.metric.name, metric_key=part.metric.key,
                   a=part.a, b=part.b, values_a=a.tolist(), values_b=None if b is None else b.tolist(),
-                  sesoi=sesoi.value, sesoi_source=sesoi.source)
+                  sesoi=sesoi.value, sesoi_source=sesoi.source, fail_level=level if fail_at is None else fail_at)
     if same_runs and b is not None and np.array_equal(a, b):
         return _identical_arms(part, a, sesoi.value, common)
     if part.kind is Kind.LESS_SPREAD:
@@ -107,7 +116,7 @@ def _difference(part: Part, a, b, diff, level: float, common: dict, sesoi: float
     return PartResult(
         test=f"{kind} {shown.test if shown.test != 'one-sample t' else 't'} ({part.direction.name.lower()})",
         estimate=shown.estimate, ci_low=shown.ci_low, ci_high=shown.ci_high, p=p_pass, p_fail=p_fail,
-        verdict=_verdict(p_pass, p_fail, level),
+        verdict=_verdict(p_pass, p_fail, level, common["fail_level"]),
         effect_size=stats.cohens_d_paired(oriented, np.zeros_like(oriented)) if np.ptp(oriented) > 0 else float("nan"),
         prob_improvement=stats.prob_improvement(sign * a, sign * b) if b is not None else float("nan"),
         cross_check_p=cross, **common,
@@ -124,7 +133,7 @@ def _within(part: Part, diff, level: float, common: dict) -> PartResult:
     p_fail = min(1.0, 2 * min(above, below))
     shown = stats.one_sample_t(diff, part.null, "two-sided")
     return PartResult(test="TOST", estimate=res.estimate, ci_low=shown.ci_low, ci_high=shown.ci_high, p=res.p,
-                      p_fail=p_fail, verdict=_verdict(res.p, p_fail, level), **common)
+                      p_fail=p_fail, verdict=_verdict(res.p, p_fail, level, common["fail_level"]), **common)
 
 
 def _spread(a, b, sesoi: float, level: float, common: dict) -> PartResult:
@@ -137,7 +146,8 @@ def _spread(a, b, sesoi: float, level: float, common: dict) -> PartResult:
     boundary = float(np.exp(-sesoi))
     p_fail = stats.pitman_morgan(a, b, "greater", ratio=boundary).p
     return PartResult(test="Pitman-Morgan (paired spreads)", estimate=res.estimate, ci_low=res.ci_low,
-                      ci_high=res.ci_high, p=res.p, p_fail=p_fail, verdict=_verdict(res.p, p_fail, level),
+                      ci_high=res.ci_high, p=res.p, p_fail=p_fail,
+                      verdict=_verdict(res.p, p_fail, level, common["fail_level"]),
                       cross_check_p=stats.bootstrap_log_sd_ratio_p(a, b), **common)
 
 

@@ -147,3 +147,34 @@ def test_the_same_spec_with_rounding_differences_goes_through_the_test():
     b = np.array([0.30, 0.31, 0.29])
     res = decide_part(part, b + np.array([1e-7, -2e-7, 0.0]), b, "fast", ALPHA, same_runs=True)
     assert res.test != "identical arms" and res.verdict == FAIL
+
+
+def test_a_claim_of_many_parts_at_their_sesoi_fails_falsely_at_most_at_the_level():
+    """Issue 20: a claim fails when any part fails, so with k parts each failing at the level its
+    false-fail rate was up to k times the level (imdb-larger 0.010, common-sense-baseline 0.0083
+    against 0.0033). Each part's fail test now runs at level / k."""
+    from fml_bench.verdicts import combine, fail_level
+
+    k, n, sesoi = 5, 8, 0.05
+    parts = [greater(f"p{i}", "x", VALUE, "a", None, sesoi={"fast": Sesoi(sesoi, "test")}) for i in range(k)]
+    rng = np.random.default_rng(3)
+    sims, fails, uncorrected = 4000, 0, 0
+    for _ in range(sims):
+        values = [sesoi + rng.normal(0, 0.02, n) for _ in parts]  # every part exactly at its SESOI
+        at = [decide_part(p, v, None, "fast", ALPHA, interval=False, fail_at=fail_level(ALPHA, k))
+              for p, v in zip(parts, values)]
+        fails += combine(at)[0] == FAIL
+        plain = [decide_part(p, v, None, "fast", ALPHA, interval=False) for p, v in zip(parts, values)]
+        uncorrected += combine(plain)[0] == FAIL
+    assert fails / sims <= upper_limit(ALPHA, sims)
+    assert uncorrected / sims > upper_limit(ALPHA, sims)  # the old rule: about k x the level
+
+
+def test_claims_test_each_parts_fail_at_the_level_over_their_parts():
+    from fml_bench.claims import get_claim
+    from tests.synthetic import records
+
+    claim = get_claim("imdb-larger")
+    runs = {name: records(name, 5) for name in claim.experiments()}
+    parts, _, _ = claim.decide("fast", runs, ALPHA)
+    assert [p.fail_level for p in parts] == pytest.approx([ALPHA / len(claim.parts)] * len(claim.parts))

@@ -238,12 +238,17 @@ class TorchVectorisedTrainer(VectorisedTrainer):
     backend draws from torch's global generator, not from the layer's seed generator: a
     dropout model trains one seed per stack (`max_seeds`), so its masks come from the generator
     as `seed_everything(seed)` and the model's building left it (as in the reference engine's
-    `model.fit` under torch), and its record does not depend on the seeds that share its stack."""
+    `model.fit` under torch), and its record does not depend on the seeds that share its stack.
+    keras' L1L2 regularizer adds in place, which vmap cannot batch either: `OutOfPlaceL1L2` stands
+    in for it (the same terms in the same order)."""
 
     def __init__(self, *args, **kwargs):
         import torch
 
         super().__init__(*args, **kwargs)
+        for variable in self.model.trainable_variables:
+            if type(variable.regularizer) is keras.regularizers.L1L2:
+                variable.regularizer = OutOfPlaceL1L2(variable.regularizer)
         if self.optimizer.clipnorm or self.optimizer.global_clipnorm:
             raise NotImplementedError("norm clipping is not elementwise: the vectorised engine under torch "
                                       "cannot apply it to stacked weights")
@@ -295,6 +300,23 @@ class TorchVectorisedTrainer(VectorisedTrainer):
 
         with torch.no_grad():
             return self._penalty(self.weights, self.states, self.x_train[..., :1, :]).double().numpy()
+
+
+class OutOfPlaceL1L2:
+    """keras' L1L2 regularizer without its in-place `+=` (which torch.func.vmap cannot batch
+    into an unbatched zero): the same terms in the same order."""
+
+    def __init__(self, regularizer):
+        self.l1, self.l2 = regularizer.l1, regularizer.l2
+
+    def __call__(self, x):
+        ops = keras.ops
+        total = ops.convert_to_tensor(0.0, dtype=x.dtype)
+        if self.l1:
+            total = total + ops.cast(self.l1, dtype=x.dtype) * ops.sum(ops.absolute(x))
+        if self.l2:
+            total = total + ops.cast(self.l2, dtype=x.dtype) * ops.sum(ops.square(x))
+        return total
 
 
 TRAINERS: dict[str, type[VectorisedTrainer]] = {"jax": JaxVectorisedTrainer, "torch": TorchVectorisedTrainer}

@@ -41,6 +41,7 @@ class PartResult:
     effect_size: float = float("nan")
     prob_improvement: float = float("nan")
     cross_check_p: float = float("nan")
+    fail_level: float = float("nan")  # the level of the fail test: the claim's level / its parts
 
     @classmethod
     def from_dict(cls, d: dict) -> PartResult:
@@ -117,7 +118,9 @@ def describe_part(p: PartResult) -> str:
     else:
         text = f"{p.says}: {p.metric} of {p.a} {mean_a:.4g} {interval}, p={p.p:.2g}"
     if not np.isnan(p.sesoi):
-        text += f"; fail p={p.p_fail:.2g} against the smallest effect of interest {p.sesoi:.3g} ({p.sesoi_source})"
+        at = "" if np.isnan(p.fail_level) else f" (level {p.fail_level:.2g})"
+        text += (f"; fail p={p.p_fail:.2g}{at} against the smallest effect of interest {p.sesoi:.3g} "
+                 f"({p.sesoi_source})")
     return text
 
 

@@ -53,7 +53,7 @@ TORCH_DROPOUT = ("under torch, keras draws dropout masks from torch's global gen
                  "draws from in its own order: equal in distribution, not mask for mask")
 
 
-@pytest.mark.parametrize("experiment", ["imdb-16-16-l2", "imdb-16-16-dropout"])
+@pytest.mark.parametrize("experiment", ["imdb-16-16-l2", "imdb-16-16-l1-l2", "imdb-16-16-dropout"])
 def test_binary_model_reproduces_keras_fit(multi_hot_data, experiment):
     """L2 on both hidden layers through keras' own regularization losses, or Dropout(0.5) with
     each step's mask drawn from the model's own seed generator, as `model.fit` draws it (jax)."""
