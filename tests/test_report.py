@@ -223,3 +223,9 @@ def test_the_summary_shows_each_effect_on_its_sesois_scale_in_the_books_directio
     value, low, high = markdown.oriented({"claim_id": "underfit-logreg"}, band)
     assert (value, low, high) == pytest.approx((0.0025, 0.002, 0.003))
     assert markdown.oriented({"claim_id": "no-longer-registered"}, lower) is None
+
+
+def test_the_report_names_the_seed_batching_engine_that_trained_the_runs():
+    assert "vectorised engine" in " ".join(markdown.engine_notice({"engines": ["vectorised"]}))
+    assert "stacked engine" in " ".join(markdown.engine_notice({"engines": ["stacked"]}))
+    assert markdown.engine_notice({"engines": ["reference"]}) == []

@@ -189,14 +189,24 @@ def incomplete_notice(doc: dict) -> list[str]:
     return out
 
 
+ENGINE_NOTICES = {
+    "stacked": "The stacked engine trained these runs: many seeds of one experiment in one TensorFlow graph, "
+               "each with the initial weights, shuffles and dropout masks of its own `model.fit`",
+    "vectorised": "The vectorised engine trained these runs: many seeds of one experiment through Keras' "
+                  "stateless API vmapped over the seeds (jax or torch), each with the initial weights and "
+                  "shuffles of its own `model.fit`",
+}
+
+
 def engine_notice(doc: dict) -> list[str]:
     """Which loop trained the runs, when it is not the notebook's own `model.fit`."""
-    if "stacked" not in doc["engines"]:
-        return []
-    return ["The stacked engine trained these runs: many seeds of one experiment in one TensorFlow graph, "
-            "each with the initial weights, shuffles and dropout masks of its own `model.fit`; its claim "
-            "metrics are tested equivalent to keras' `model.fit` (`benchmarks/test_engine_equivalence.py`). "
-            "`--engine reference` runs the notebook's own loop.", ""]
+    out = []
+    for engine in doc["engines"]:
+        if engine in ENGINE_NOTICES:
+            out += [f"{ENGINE_NOTICES[engine]}; its claim metrics are tested equivalent to keras' `model.fit` "
+                    "(`benchmarks/test_engine_equivalence.py`). `--engine reference` runs the notebook's own "
+                    "loop.", ""]
+    return out
 
 
 def render(doc: dict, figures: dict[str, str], comparison: str | None = None) -> str:
