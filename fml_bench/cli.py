@@ -89,7 +89,7 @@ def cmd_plans(args) -> int:
     from fml_bench.engine_registry import default_engine
     from fml_bench.experiments import get_spec
     from fml_bench.plans import knockout_plan_for, plan_for
-    from fml_bench.shards import seed_cost
+    from fml_bench.shards import has_costs, seed_cost
     from fml_bench.suite import dead_looks, planned_design
 
     tiers = [args.tier] if args.tier else list(TIERS)
@@ -119,6 +119,11 @@ def cmd_plans(args) -> int:
     print("\nTraining minutes per claim from the cost table (fml_bench/costs.json, seconds per seed measured "
           "by benchmarks/measure_costs.py) at the tier's default engine; experiments shared by claims count "
           "in each.")
+    for tier in tiers:
+        engine = default_engine(TIERS[tier].engine)
+        if not has_costs(tier, engine):
+            print(f"The {tier} tier's engine here ({engine}) has no measured costs: its minutes use the table's "
+                  "fallback rate per epoch, a rough guess.")
     return 0
 
 

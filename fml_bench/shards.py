@@ -77,6 +77,11 @@ def _cost_table() -> dict:
     return json.loads(resources.files("fml_bench").joinpath("costs.json").read_text())
 
 
+def has_costs(tier: str, engine: str) -> bool:
+    """Whether the cost table has measured seconds for `engine` in `tier` (else a fallback rate)."""
+    return bool(_cost_table().get(tier, {}).get(engine))
+
+
 def seed_cost(spec: ExperimentSpec, tier: str, engine: str) -> float:
     """Measured training seconds per seed of `spec` (the table's fallback when unmeasured)."""
     table = _cost_table()

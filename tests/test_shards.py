@@ -82,3 +82,10 @@ def test_the_aggregate_names_missing_runs(tmp_path, monkeypatch, capsys):
     assert "imdb-16-16 (stacked) lacks seeds 0-1" in err or "imdb-16-16-l2 (stacked) lacks seeds 0-1" in err
     assert "Not checked: imdb-l2" in (tmp_path / "r" / "latest" / "report.md").read_text()
     assert cli.main(["check", "--shard", "1/2", "--no-train"]) == 2
+
+
+def test_the_cost_table_says_which_engines_it_has_measured():
+    from fml_bench.shards import has_costs
+
+    assert has_costs("fast", "stacked") and has_costs("book", "stacked")
+    assert not has_costs("book", "an-engine-never-measured")
