@@ -39,6 +39,13 @@ def _verdict(p_pass: float, p_fail: float, level: float, fail_level: float) -> s
     return PASS if p_pass < level else INCONCLUSIVE
 
 
+def interval_confidence(level: float) -> float:
+    """The confidence of a part's two-sided interval: each tail at the pass test's level, so the
+    interval shows what the decision saw (a t-based part passes when its oriented interval lies
+    above zero), not a 95% interval beside a decision at 0.001 (issue 20)."""
+    return 1 - 2 * level
+
+
 def fail_level(level: float, parts: int) -> float:
     """The level of each part's fail test in a claim of `parts` parts (see the module doc)."""
     return level / max(1, parts)
@@ -75,7 +82,8 @@ def decide_part(part: Part, a: np.ndarray, b: np.ndarray | None, tier: str, leve
     sesoi = part.sesoi_for(tier)
     common = dict(part_id=part.id, says=part.says, metric=part.metric.name, metric_key=part.metric.key,
                   a=part.a, b=part.b, values_a=a.tolist(), values_b=None if b is None else b.tolist(),
-                  sesoi=sesoi.value, sesoi_source=sesoi.source, fail_level=level if fail_at is None else fail_at)
+                  sesoi=sesoi.value, sesoi_source=sesoi.source, fail_level=level if fail_at is None else fail_at,
+                  confidence=interval_confidence(level))
     if same_runs and b is not None and np.array_equal(a, b):
         return _identical_arms(part, a, sesoi.value, common)
     if part.kind is Kind.LESS_SPREAD:
@@ -103,12 +111,12 @@ def _difference(part: Part, a, b, diff, level: float, common: dict, sesoi: float
     sign = part.direction.sign
     oriented = sign * (diff - part.null)
     if part.discrete:
-        shown = stats.sign_flip_test(diff, part.null, "two-sided", interval=interval)
+        shown = stats.sign_flip_test(diff, part.null, "two-sided", confidence=common["confidence"], interval=interval)
         p_pass = stats.sign_flip_p(oriented, 0.0, "greater")
         p_fail = stats.sign_flip_p(oriented, sesoi, "less")
         cross = stats.wilcoxon_p(oriented, np.zeros_like(oriented))
     else:
-        shown = stats.one_sample_t(diff, part.null, "two-sided")
+        shown = stats.one_sample_t(diff, part.null, "two-sided", confidence=common["confidence"])
         p_pass = stats.one_sample_t(oriented, 0.0, "greater").p
         p_fail = stats.one_sample_t(oriented, sesoi, "less").p
         cross = stats.sign_flip_p(oriented, 0.0, "greater")
@@ -131,7 +139,7 @@ def _within(part: Part, diff, level: float, common: dict) -> PartResult:
     above = stats.one_sample_t(diff, high_edge, "greater").p
     below = stats.one_sample_t(diff, low_edge, "less").p
     p_fail = min(1.0, 2 * min(above, below))
-    shown = stats.one_sample_t(diff, part.null, "two-sided")
+    shown = stats.one_sample_t(diff, part.null, "two-sided", confidence=common["confidence"])
     return PartResult(test="TOST", estimate=res.estimate, ci_low=shown.ci_low, ci_high=shown.ci_high, p=res.p,
                       p_fail=p_fail, verdict=_verdict(res.p, p_fail, level, common["fail_level"]), **common)
 
@@ -142,7 +150,7 @@ def _spread(a, b, sesoi: float, level: float, common: dict) -> PartResult:
     if np.ptp(a) == 0 or np.ptp(b) == 0:  # stated rule: an arm without spread cannot be compared
         return PartResult(test="Pitman-Morgan (an arm has no spread)", estimate=float("nan"), ci_low=float("nan"),
                           ci_high=float("nan"), p=1.0, p_fail=1.0, verdict=INCONCLUSIVE, **common)
-    res = stats.pitman_morgan(a, b, "less")
+    res = stats.pitman_morgan(a, b, "less", confidence=common["confidence"])
     boundary = float(np.exp(-sesoi))
     p_fail = stats.pitman_morgan(a, b, "greater", ratio=boundary).p
     return PartResult(test="Pitman-Morgan (paired spreads)", estimate=res.estimate, ci_low=res.ci_low,

@@ -18,8 +18,9 @@ IDENTICAL_ARMS = "identical arms"  # the test name of the degenerate rule for ar
 @dataclass(frozen=True)
 class PartResult:
     """One part's outcome. values_*: the metric per seed; estimate and [ci_low, ci_high]: the
-    mean difference (or mean; for spreads the sd ratio) with its 95% interval (NaN when the
-    sample has no spread); p: the pass test's p; p_fail: the fail test's p."""
+    mean difference (or mean; for spreads the sd ratio) with its two-sided interval at
+    `confidence`, each tail at the decision's level (NaN when the sample has no spread); p: the
+    pass test's p; p_fail: the fail test's p."""
 
     part_id: str
     says: str
@@ -42,6 +43,7 @@ class PartResult:
     prob_improvement: float = float("nan")
     cross_check_p: float = float("nan")
     fail_level: float = float("nan")  # the level of the fail test: the claim's level / its parts
+    confidence: float = 0.95  # of [ci_low, ci_high]: 1 - 2 x the pass test's level (documents before: 95%)
 
     @classmethod
     def from_dict(cls, d: dict) -> PartResult:
@@ -102,16 +104,26 @@ def _fields_from_json(cls, d: dict) -> dict:
     return {k: (float("nan") if v is None and k in floats else v) for k, v in d.items() if k in names}
 
 
+def percent(confidence: float) -> str:
+    """0.95 -> '95%', 0.998 -> '99.8%', 0.99884 -> '99.88%': enough digits to show the tail."""
+    if not 0 < confidence < 1:
+        return f"{100 * confidence:g}%"
+    digits = int(-np.floor(np.log10(1 - confidence))) + 1
+    return f"{100 * confidence:.{digits}g}%"
+
+
 def describe_part(p: PartResult) -> str:
     """'<says>: <metric> a vs b: difference d [lo, hi], p=..; smallest effect of interest ..'."""
     mean_a = float(np.mean(p.values_a))
-    interval = "no interval: no spread" if np.isnan(p.ci_low) else f"[{p.ci_low:+.4g}, {p.ci_high:+.4g}]"
+    interval = ("no interval: no spread" if np.isnan(p.ci_low) else
+                f"[{p.ci_low:+.4g}, {p.ci_high:+.4g}] ({percent(p.confidence)} interval)")
     if p.test == IDENTICAL_ARMS:
         text = f"{p.says}: {p.metric} identical in {p.a} and {p.b} for every seed ({mean_a:.4g})"
     elif p.test.startswith("Pitman-Morgan"):
         sd_b = float(np.std(p.values_b or [], ddof=1))
         text = (f"{p.says}: {p.metric} sd {np.std(p.values_a, ddof=1):.4g} ({p.a}) vs {sd_b:.4g} ({p.b}): "
-                f"ratio {p.estimate:.3g} [{p.ci_low:.3g}, {p.ci_high:.3g}], p={p.p:.2g}")
+                f"ratio {p.estimate:.3g} [{p.ci_low:.3g}, {p.ci_high:.3g}] ({percent(p.confidence)} interval), "
+                f"p={p.p:.2g}")
     elif p.values_b is not None:
         text = (f"{p.says}: {p.metric} {mean_a:.4g} ({p.a}) vs {np.mean(p.values_b):.4g} ({p.b}): "
                 f"difference {p.estimate:+.4g} {interval}, p={p.p:.2g}")

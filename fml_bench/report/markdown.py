@@ -104,7 +104,7 @@ def summary_table(doc: dict, claims: list[dict] | None = None) -> str:
             _sesoi_cell(c, main),
             _fmt_p(c["p_adjusted"]), c["seeds"], verdict_label(c), f"{c['wall_seconds']:.0f}s",
         ])
-    headers = ["claim", "book section", "tier", "metric", "effect in the book's direction [95% CI]",
+    headers = ["claim", "book section", "tier", "metric", "effect in the book's direction [interval at the level]",
                "smallest effect of interest (same scale)",
                "Holm p", "seeds", "verdict", "training time"]
     return tabulate(rows, headers=headers, tablefmt="github")
@@ -220,8 +220,10 @@ def render(doc: dict, figures: dict[str, str], comparison: str | None = None) ->
            f"{counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive.", "",
            "Each claim is tested at the run's family-wise level divided among the registered claims "
            "(Bonferroni, split over a two-look sequential design), for *pass* (the effect lies beyond zero "
-           "in the book's direction) and for *fail* (it lies short of the smallest effect of interest); "
-           "the table shows Holm-adjusted p.", "",
+           "in the book's direction) and for *fail* (it lies short of the smallest effect of interest, each "
+           "of a claim's k parts at the level / k); the table shows Holm-adjusted p. Intervals are two-sided "
+           "with each tail at the claim's level (99.8% at 0.001), so they show what the decision saw: a part "
+           "tested with t passes when its interval lies beyond zero in the book's direction.", "",
            *engine_notice(doc),
            *incomplete_notice(doc),
            summary_table(doc, family), ""]
