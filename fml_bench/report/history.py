@@ -132,7 +132,7 @@ def plot_series(s: Series, folder: Path) -> Path:
     effect, low, high = (np.asarray(v, float) for v in (s.effect, s.low, s.high))
     has_ci = np.isfinite(low) & np.isfinite(high)
     ax.errorbar(x[has_ci], effect[has_ci], yerr=[effect[has_ci] - low[has_ci], high[has_ci] - effect[has_ci]],
-                fmt="o", color="#1f77b4", capsize=3, label="effect, 95% CI")
+                fmt="o", color="#1f77b4", capsize=3, label="effect, interval at the claim's level")
     ax.plot(x[~has_ci], effect[~has_ci], "o", color="#1f77b4", mfc="white")
     for cp in s.change_points:
         ax.axvline(cp - 0.5, color="#d62728", linestyle="--", label="change point")
@@ -160,7 +160,8 @@ def render_page(series: list[Series], figures: dict[str, str]) -> str:
                            for i in s.change_points) or "none"
         rows.append([s.key, len(s.effect), s.verdicts[-1], f"{s.effect[-1]:+.4g}", shifts])
     out = ["# fml-bench history", "",
-           "Each claim's main effect (first part) with its 95% interval over runs, oldest first. Change points: "
+           "Each claim's main effect (first part) with its interval (each tail at the claim's level; 95% in "
+           "documents before 2026-12) over runs, oldest first. Change points: "
            f"ruptures PELT (least squares, segments of {MIN_SEGMENT}+ runs) with a penalty of "
            f"{PENALTY_FACTOR:g} log(n) sigma^2, sigma from the run-to-run differences; series shorter than "
            f"{MIN_RUNS_FOR_CHANGE_POINTS} runs are not searched. On pure noise about 4% of series get a "
