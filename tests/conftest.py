@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import scipy.sparse
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -26,3 +28,17 @@ def real_data_dir() -> Path | None:
         if (candidate / "mnist" / "train-labels-idx1-ubyte.gz").is_file():
             return candidate
     return None
+
+
+@pytest.fixture
+def multi_hot_data(monkeypatch):
+    """A small IMDB-like multi-hot problem fed to the seed-batching engines instead of real
+    reviews (their exact-reproduction tests, under every backend)."""
+    from fml_bench.engine import stacking
+
+    rng = np.random.default_rng(0)
+    x = (rng.random((300, 50)) < 0.1).astype(np.float32)
+    y = (x[:, :5].sum(axis=1) > 0).astype(np.float32)
+    monkeypatch.setattr(stacking, "prepare",
+                        lambda spec, seed, sparse=False: (scipy.sparse.csr_matrix(x) if sparse else x, y))
+    return x, y

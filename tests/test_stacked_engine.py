@@ -5,29 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse
 
 from fml_bench import options
 from fml_bench.engine import reference, stacked, stacking
 from fml_bench.experiments import get_spec
-from fml_bench.inputs import prepare
 from fml_bench.protocol import early_stopping_epochs
 from fml_bench.seeding import seed_everything
-
-CASES = {
-    "dense-rmsprop": get_spec("mnist-96-96", "fast").with_(name="t1", train_size=400, epochs=3),
-    "softmax-lr": get_spec("mnist-rmsprop-lr1e-2", "fast").with_(name="t2", train_size=300, epochs=2),
-    "l2-sigmoid": get_spec("mnist-logreg", "fast").with_(name="t3", train_size=300, epochs=2),
-}
-
-
-def keras_fit_without_shuffle(spec, seed: int) -> dict:
-    seed_everything(seed)
-    x, y = prepare(spec, seed)
-    model = reference.compile_model(spec)
-    h = model.fit(x, y, epochs=spec.epochs, batch_size=spec.batch_size, validation_split=spec.validation_split,
-                  shuffle=False, verbose=0)
-    return h.history
+from tests.engine_cases import CASES, keras_fit_without_shuffle
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -38,17 +22,6 @@ def test_one_seed_reproduces_keras_fit(case, xla):
     got = stacked.run_seeds(spec, [3], shuffle=False, jit_compile=xla)[0].history
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
-
-
-@pytest.fixture
-def multi_hot_data(monkeypatch):
-    """A small IMDB-like multi-hot problem fed to the stacked engine instead of real reviews."""
-    rng = np.random.default_rng(0)
-    x = (rng.random((300, 50)) < 0.1).astype(np.float32)
-    y = (x[:, :5].sum(axis=1) > 0).astype(np.float32)
-    monkeypatch.setattr(stacking, "prepare",
-                        lambda spec, seed, sparse=False: (scipy.sparse.csr_matrix(x) if sparse else x, y))
-    return x, y
 
 
 @pytest.mark.parametrize("experiment", ["imdb-16-16-l2", "imdb-16-16-dropout"])

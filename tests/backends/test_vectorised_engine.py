@@ -9,44 +9,23 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
-import scipy.sparse
 
 from fml_bench.engine import stacking, vectorised
 from fml_bench.experiments import get_spec
-from fml_bench.inputs import prepare
 from fml_bench.protocol import compile_model
 from fml_bench.seeding import seed_everything
+from tests.engine_cases import CASES, keras_fit_without_shuffle
 
-CASES = {
-    "dense-rmsprop": get_spec("mnist-96-96", "fast").with_(name="t1", train_size=400, epochs=3),
-    "softmax-lr": get_spec("mnist-rmsprop-lr1e-2", "fast").with_(name="t2", train_size=300, epochs=2),
-    "l2-sigmoid": get_spec("mnist-logreg", "fast").with_(name="t3", train_size=300, epochs=2),
-}
 KEYS = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
 @pytest.mark.parametrize("case", CASES)
 def test_one_seed_reproduces_keras_fit(case):
     spec = CASES[case]
-    seed_everything(3)
-    x, y = prepare(spec, 3)
-    model = compile_model(spec)
-    expected = model.fit(x, y, epochs=spec.epochs, batch_size=spec.batch_size,
-                         validation_split=spec.validation_split, shuffle=False, verbose=0).history
+    expected = keras_fit_without_shuffle(spec, 3)
     got = vectorised.run_seeds(spec, [3], shuffle=False)[0].history
     for key in KEYS:
         np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
-
-
-@pytest.fixture
-def multi_hot_data(monkeypatch):
-    """A small IMDB-like multi-hot problem in place of real reviews."""
-    rng = np.random.default_rng(0)
-    x = (rng.random((300, 50)) < 0.1).astype(np.float32)
-    y = (x[:, :5].sum(axis=1) > 0).astype(np.float32)
-    monkeypatch.setattr(stacking, "prepare",
-                        lambda spec, seed, sparse=False: (scipy.sparse.csr_matrix(x) if sparse else x, y))
-    return x, y
 
 
 TORCH_DROPOUT = ("under torch, keras draws dropout masks from torch's global generator, which torch.func.vmap "
