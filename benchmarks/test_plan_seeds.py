@@ -6,6 +6,7 @@ import json
 import multiprocessing
 from pathlib import Path
 
+import pytest
 from plan_seeds import record_plan
 
 
@@ -20,7 +21,18 @@ def test_a_plan_is_merged_into_the_file_as_it_is_now(tmp_path: Path) -> None:
     record_plan(plans, "book", "b", _entry(64, 128, "more pilots"))
     book = json.loads(plans.read_text())["plans"]["book"]
     assert (book["a"]["n1"], book["b"]["n1"], book["b"]["source"]) == (5, 64, "more pilots")
-    assert len(book["b"]["changes"]) == 1 and book["b"]["changes"][0].startswith("(16, 32) until ")
+    assert len(book["b"]["changes"]) == 1 and book["b"]["changes"][0].startswith("(16, 32) at seeds 0-31 until ")
+    assert book["b"]["first_seed"] == 100  # the seed ledger: the new design looks at a fresh block
+
+
+def test_a_plan_made_by_other_tests_takes_a_fresh_block_of_seeds(tmp_path: Path) -> None:
+    plans = tmp_path / "seed_plans.json"
+    record_plan(plans, "fast", "c", _entry(128, 256, "t tests"))
+    record_plan(plans, "fast", "c", _entry(128, 256, "t tests"))  # the same plan again: nothing spent anew
+    assert json.loads(plans.read_text())["plans"]["fast"]["c"]["first_seed"] == 0
+    record_plan(plans, "fast", "c", _entry(128, 256, "sign tests"))
+    entry = json.loads(plans.read_text())["plans"]["fast"]["c"]
+    assert entry["first_seed"] == 300 and entry["changes"][0].startswith("(128, 256) at seeds 0-255 until")
 
 
 def _write_many(plans: Path, claim_id: str) -> None:
@@ -42,24 +54,34 @@ def test_planners_writing_at_once_lose_no_claim(tmp_path: Path) -> None:
     assert len(book["x"]["changes"]) == len(book["y"]["changes"]) == 19
 
 
-def test_the_bound_world_makes_each_fail_test_harder():
-    """A difference part moves toward the book, a band part toward its centre, a spread part
-    toward a smaller sd ratio; each by the pilots' one-sided 95% bound."""
+def test_the_bound_world_makes_each_test_harder():
+    """A claim's pass: a difference part moves against the book by its median's one-sided 95%
+    margin, a band outward, a spread toward a larger sd ratio. A knock-out's fail: toward the
+    book, toward the band's centre, toward a smaller ratio."""
     import numpy as np
-    from plan_seeds import bound_world
+    from scipy import stats as sps
 
     from fml_bench.hypotheses import Sesoi, greater, less_spread, within
     from fml_bench.metrics import Metric
+    from fml_bench.planning import bound_world
 
     value = Metric("v", "val_loss", lambda r: 0.0)
     rng = np.random.default_rng(0)
     x = rng.normal(0.1, 0.05, 20)
-    up, _ = bound_world(greater("g", "g", value, "a", sesoi={"fast": Sesoi(0.2, "t")}), x, None, rng)
-    assert np.mean(up) > np.mean(x) + 0.015
+    part = greater("g", "g", value, "a", sesoi={"fast": Sesoi(0.2, "t")})
+    down, _ = bound_world(part, x, None, rng, "fast")
+    margin = np.median(x) - np.sort(x)[int(sps.binom.ppf(0.05, 20, 0.5)) - 1]
+    assert np.median(down) == pytest.approx(np.median(x) - margin) and margin > 0.01
+    up, _ = bound_world(part, x, None, rng, "fast", toward_book=True)
+    assert np.median(up) == pytest.approx(np.median(x) + margin)
     band = within("w", "w", value, "a", center=0.0, half_width=0.05, source="t")
-    inward, _ = bound_world(band, x, None, rng)
+    inward, _ = bound_world(band, x, None, rng, "fast", toward_book=True)
     assert 0 <= np.mean(inward) < np.mean(x)
+    outward, _ = bound_world(band, x, None, rng, "fast")
+    assert np.mean(outward) > np.mean(x)
     a, b = rng.normal(0, 1, 30), rng.normal(0, 1, 30)
     spread = less_spread("s", "s", value, "a", "b", sesoi={"fast": Sesoi(0.3, "t")})
-    narrower, same_b = bound_world(spread, a, b, rng)
+    narrower, same_b = bound_world(spread, a, b, rng, "fast", toward_book=True)
     assert np.std(narrower) < np.std(a) and np.array_equal(same_b, b)
+    wider, _ = bound_world(spread, a, b, rng, "fast")
+    assert np.std(wider) > np.std(a)

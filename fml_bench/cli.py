@@ -83,8 +83,9 @@ def cmd_list(args) -> int:
 
 
 def cmd_plans(args) -> int:
-    """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier,
-    and the simulated chances of *pass* at the pilots' effect and of *fail* at zero effect."""
+    """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier
+    (expected and at most, in seeds and minutes), and the simulated chances of *pass* at the
+    pilots' lower bound and of *fail* at zero effect, all parts at once and each on its own."""
     from fml_bench.claims import CLAIMS
     from fml_bench.engine_registry import default_engine
     from fml_bench.experiments import get_spec
@@ -100,20 +101,26 @@ def cmd_plans(args) -> int:
             engine = default_engine(TIERS[tier].engine)
             per_seed = sum(seed_cost(get_spec(name, tier), tier, engine) for name in claim.experiments())
             design = planned_design(claim, tier)  # at alpha 0.05, as `fml-bench check` by default
-            minutes = f"{per_seed * design.n1 / 60:.1f} / {per_seed * design.n2 / 60:.1f}"
+            expected = plan.expected_seeds if plan.expected_seeds is not None else design.n1
+            minutes = f"{per_seed * expected / 60:.1f} / {per_seed * design.n2 / 60:.1f}"
             dead = "; ".join(f"look at {n}: {', '.join(parts)}" for n, parts in dead_looks(claim, design).items())
             sesoi = "; ".join(f"{p.id} {p.sesoi_for(tier).value:g} ({p.sesoi_for(tier).source})" for p in claim.parts)
             chances = ("n/a" if plan.p_pass is None else f"{plan.p_pass:.2f}",
                        "n/a" if plan.p_fail is None else f"{plan.p_fail:.2f}")
+            expected_seeds = "-" if plan.expected_seeds is None else f"{plan.expected_seeds:.1f}"
+            per_part = "; ".join(f"{f['part']} {f['p_pass_bound']:.2f} / {f['p_fail_zero']:.2f}" for f in plan.parts)
             ko = knockout_plan_for(claim.id, tier)
             ko_design = ("its own plan: not planned" if ko is None else
                          f"{ko.n1}, {ko.n2}: P(fail) {ko.p_fail_bound:.3f} at the pilots' bound, "
                          f"{ko.p_fail_pilot:.3f} at the pilots")
-            rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", minutes, dead or "-", *chances,
-                         claim.knockout.says if claim.knockout else "", ko_design, plan.source])
+            rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", expected_seeds, minutes, dead or "-",
+                         *chances, per_part or "-", claim.knockout.says if claim.knockout else "", ko_design,
+                         plan.source])
     print(tabulate(rows, headers=["claim", "tier", "smallest effect of interest (source)", "seeds (n1, n2)",
-                                  "training min (first look / at most)", "parts a look cannot decide (alpha 0.05)",
-                                  "P(pass | pilot)", "P(fail | 0)",
+                                  "expected seeds", "training min (expected / at most)",
+                                  "parts a look cannot pass (alpha 0.05)",
+                                  "P(pass | pilots' bound)", "P(fail | 0)",
+                                  "per part: P(pass | bound) / P(fail | its effect 0)",
                                   "knock-out", "knock-out seeds (n1, n2)", "plan from"], tablefmt="github",
                    disable_numparse=True))
     print("\nTraining minutes per claim from the cost table (fml_bench/costs.json, seconds per seed measured "

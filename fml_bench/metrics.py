@@ -72,23 +72,25 @@ def rise_after_min(key: str = "val_loss") -> Metric:
     return Metric(f"rise of {key} after its minimum", key, lambda r: r.curve(key)[-1] - np.min(r.curve(key)))
 
 
-def jaggedness(key: str = "val_loss", log: bool = False) -> Metric:
-    """Up-and-down movement after the minimum beyond the net change: sum|diff| - |net change|.
-
-    Zero for a curve that rises steadily; larger for a noisy one (section 5.4.4's
-    "noisier validation loss" of the large model). With `log`, log10(0.001 + jaggedness):
-    the quantity is a scale (one spike of 3.3 against 0.005), so models compare by ratio.
-    """
+def jaggedness(key: str = "val_loss", min_points: int = 5) -> Metric:
+    """log10 of the residual spread of the curve after its minimum around a quadratic fit: how far
+    it moves up and down beyond a smooth trend (section 5.4.4's "noisier validation loss" of the
+    large model). A scale, compared by ratio (0.3 = twice as jagged). The residual sd (3 degrees
+    of freedom taken by the fit) is never exactly zero for a trained curve, so no floor constant
+    sets the scale (the previous metric, log10(0.001 + sum|steps| - |net|), put every monotone
+    tail at -3: issue 20). A tail shorter than `min_points` epochs uses the last `min_points`."""
 
     def fn(r: RunRecord) -> float:
-        curve = r.curve(key)
+        curve = np.asarray(r.curve(key), float)
         tail = curve[int(np.argmin(curve)) :]
-        steps = np.diff(tail)
-        value = float(np.sum(np.abs(steps)) - abs(np.sum(steps))) if len(steps) else 0.0
-        return float(np.log10(1e-3 + value)) if log else value
+        if len(tail) < min_points:
+            tail = curve[-min_points:]
+        epochs = np.arange(len(tail), dtype=float)
+        residuals = tail - np.polyval(np.polyfit(epochs, tail, 2), epochs)
+        spread = float(np.sqrt(np.sum(residuals**2) / max(1, len(tail) - 3)))
+        return float(np.log10(max(spread, 1e-12)))
 
-    name = f"{'log10 ' if log else ''}jaggedness of {key} after its minimum"
-    return Metric(name, key, fn)
+    return Metric(f"log10 residual sd of {key} after its minimum around a quadratic fit", key, fn)
 
 
 def late_slope(key: str = "val_loss", epochs: int = 5) -> Metric:

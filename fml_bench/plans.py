@@ -28,9 +28,11 @@ PLANS_FILE = Path(__file__).with_name("seed_plans.json")
 @dataclass(frozen=True)
 class SeedPlan:
     """n1, n2: seeds at the first and second look. p_pass: the chance of *pass* if the effect
-    is what the pilots measured; p_fail: the chance of *fail* if it is zero (the knock-out);
+    is at the pilots' lower 95% bound; p_fail: the chance of *fail* if it is zero (the knock-out);
     both simulated through the claim's own decision at its level. source: how the plan was made.
-    changes: earlier plans of this claim and the alpha they had spent, in order."""
+    changes: earlier plans of this claim, the seeds they looked at and the alpha they had spent,
+    in order (the seed ledger: a new plan starts on a fresh block, `first_seed`, so the looks an
+    earlier design spent are never looked at again under the new one)."""
 
     n1: int
     n2: int
@@ -39,6 +41,9 @@ class SeedPlan:
     source: str
     changes: tuple[str, ...] = ()
     family_size: int | None = None  # the number of claims whose family level it was planned at
+    expected_seeds: float | None = None  # seeds the design takes on average if the pilots are the truth
+    parts: tuple[dict, ...] = ()  # per part: P(pass) at the pilots' bound, P(fail) with its effect gone
+    first_seed: int = 0  # the plan's block of confirmatory seeds starts here (a re-plan takes a fresh block)
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,18 @@ class KnockoutPlan:
     p_fail_pilot: float
     p_fail_bound: float
     source: str
+
+
+SEED_BLOCK = 100
+
+
+def next_seed_block(previous: dict | None) -> int:
+    """Where a replacing plan's seeds start: the first multiple of SEED_BLOCK past every seed the
+    plan it replaces could have looked at (0 for a first plan)."""
+    if previous is None:
+        return 0
+    end = int(previous.get("first_seed", 0)) + int(previous["n2"])
+    return -(-end // SEED_BLOCK) * SEED_BLOCK
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,7 +99,8 @@ def plan_for(claim_id: str, tier: str) -> SeedPlan:
                                f"run `python benchmarks/plan_seeds.py --tier {tier}`") from None
     return SeedPlan(n1=entry["n1"], n2=entry["n2"], p_pass=entry["p_pass"], p_fail=entry["p_fail"],
                     source=entry["source"], changes=tuple(entry.get("changes", ())),
-                    family_size=entry.get("family_size"))
+                    family_size=entry.get("family_size"), expected_seeds=entry.get("expected_seeds"),
+                    parts=tuple(entry.get("parts", ())), first_seed=int(entry.get("first_seed", 0)))
 
 
 def stale_plans(family_size: int) -> list[str]:

@@ -98,9 +98,9 @@ def _seeds_needed(claims: Sequence[Claim], config: SuiteConfig, look: int) -> di
         design = config.design(claim)
         if look == 1:  # a measurement has one look, at its full plan
             n = design.n2 if claim.kind == MEASUREMENT else design.n1
-            seeds = range(config.base_seed, config.base_seed + n)
+            seeds = range(config.first_seed(claim), config.first_seed(claim) + n)
         elif design.n2 > design.n1 and _undecided_at_first_look(claim, config):
-            seeds = range(config.base_seed + design.n1, config.base_seed + design.n2)
+            seeds = range(config.first_seed(claim) + design.n1, config.first_seed(claim) + design.n2)
         else:
             continue
         for spec in claim_specs(claim, config):

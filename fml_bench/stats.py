@@ -200,6 +200,24 @@ def sign_flip_test(x, value: float = 0.0, alternative: str = "greater", confiden
     return TestResult(name, float(x.mean()), low, high, sign_flip_p(x, value, alternative), len(x))
 
 
+def median_interval(x, confidence: float = 0.95) -> tuple[float, float]:
+    """The distribution-free interval of the median from order statistics: [x_(k), x_(n+1-k)]
+    with the largest k whose two-sided binomial coverage is at least `confidence` (the interval
+    the sign test inverts). Too few seeds for that coverage: the range of x. A sample without
+    spread gets no interval (NaN), never a zero-width one."""
+    d = np.sort(np.asarray(x, float))
+    n = len(d)
+    if n < 2 or d[0] == d[-1]:
+        return float("nan"), float("nan")
+    tail = (1 - confidence) / 2
+    k = int(stats.binom.ppf(tail, n, 0.5))  # P(Binom(n, 1/2) <= k - 1) <= tail
+    while k > 0 and stats.binom.cdf(k - 1, n, 0.5) > tail:
+        k -= 1
+    if k < 1:
+        return float(d[0]), float(d[-1])
+    return float(d[k - 1]), float(d[n - k])
+
+
 def tost_one_sample(x, value: float, margin: float, confidence: float = 0.95) -> TestResult:
     """Two one-sided tests that mean(x) lies within value +/- margin (equivalence).
 

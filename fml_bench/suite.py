@@ -65,6 +65,22 @@ class SuiteConfig:
     def design(self, claim: Claim) -> TwoStageDesign:
         return planned_design(claim, self.tier.name, self.alpha, self.family_size, self.knockout, self.seeds)
 
+    def first_seed(self, claim: Claim) -> int:
+        """The claim's first confirmatory seed: `base_seed` plus its plan's block (the seed ledger:
+        a re-planned claim looks at fresh seeds); knock-outs use their claim's block, so the arms a
+        knock-out leaves alone are the claim's stored runs. `seeds` overriding the plans, and
+        measurements, start at `base_seed`."""
+        if self.seeds or claim.kind == MEASUREMENT:
+            return self.base_seed
+        return self.base_seed + plan_for(claim.id, self.tier.name).first_seed
+
+    def seed_ledger(self, claim: Claim) -> tuple[str, ...]:
+        """The earlier designs of the claim's plan and the seeds they looked at (none when the
+        plans are overridden)."""
+        if self.seeds or claim.kind == MEASUREMENT:
+            return ()
+        return plan_for(claim.id, self.tier.name).changes
+
 
 def planned_design(claim: Claim, tier: str, alpha: float = 0.05, family_size: int = FAMILY_SIZE,
                    knockout: bool = False, seeds: tuple[int, int] | None = None) -> TwoStageDesign:
@@ -83,14 +99,11 @@ def planned_design(claim: Claim, tier: str, alpha: float = 0.05, family_size: in
 
 
 def dead_looks(claim: Claim, design: TwoStageDesign) -> dict[int, list[str]]:
-    """Per look (its seed count), the parts it cannot decide whatever the data: discrete parts
-    (sign-flip test) whose floor `stats.sign_flip_floor(n)` is not below the look's level, even
-    without ties. Such a look spends its share of alpha for nothing (issue 20)."""
-    from fml_bench.stats import sign_flip_floor
+    """Per look (its seed count), the parts it cannot pass whatever the data
+    (`simulation.looks_without_power`). Such a look spends its share of alpha for nothing."""
+    from fml_bench.simulation import looks_without_power
 
-    looks = [design.n1] + ([design.n2] if design.n2 > design.n1 else [])
-    out = {n: [p.id for p in claim.parts if p.discrete and sign_flip_floor(n) >= design.level(n)] for n in looks}
-    return {n: parts for n, parts in out.items() if parts}
+    return looks_without_power(claim.parts, design)
 
 
 def fails_the_run(result: ClaimResult, tier: Tier, knockout: bool = False, excuse_known: bool = True) -> bool:
@@ -183,7 +196,8 @@ def _evaluator(claim: Claim, config: SuiteConfig, progress: Progress | None) -> 
         return run_experiment(spec, seeds, config.store, config.engine, progress)
 
     def evaluate_at(n: int, level: float) -> ClaimResult:
-        seeds = list(range(config.base_seed, config.base_seed + n))
+        first = config.first_seed(claim)
+        seeds = list(range(first, first + n))
         runs = {spec.name: train(spec, seeds) for spec in specs}
         datasets = tuple(sorted({f"{s.dataset} ({s.train_size or 'all'} rows)" for s in specs}))
         parts, verdict, p = claim.decide(config.tier.name, runs, level)
@@ -193,7 +207,7 @@ def _evaluator(claim: Claim, config: SuiteConfig, progress: Progress | None) -> 
             tier=config.tier.name, engine=config.engine, parts=parts, verdict=verdict, p=p, level=level, seeds=n,
             wall_seconds=sum(r.wall_seconds for records in runs.values() for r in records),
             known_divergence=claim.known_divergence.get(config.tier.name, ""), curves=curves_of(runs),
-            datasets=datasets, kind=claim.kind, first_seed=config.base_seed,
+            datasets=datasets, kind=claim.kind, first_seed=first, seed_ledger=config.seed_ledger(claim),
             knockout=claim.knockout.says if config.knockout and claim.knockout else "",
             environments=dict(sorted(made_under.items())))
 

@@ -9,8 +9,9 @@ interest (SESOI) for the tier. Two one-sided tests at the same level decide:
 - *pass* when the effect is shown to lie above the null boundary (zero);
 - *inconclusive* otherwise.
 
-Continuous metrics use Student's t; discrete ones (epochs) the exact sign-flip permutation
-test; spreads of paired arms the Pitman-Morgan test. Stated rules for degenerate samples:
+The tests (`part_tests.py` says which and why): continuous metrics Hall's skewness-corrected t;
+discrete ones (epochs) the exact sign test; spreads of paired arms Pitman-Morgan with its
+robust form; bands two one-sided tests. Stated rules for degenerate samples:
 identical arms (both arms are the same computation: the same spec hash, seed and engine for
 every seed, as when a knock-out turns one arm into the other, and the same values) have an
 effect known exactly, fail if it is short of the SESOI; arms of different runs whose values
@@ -27,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fml_bench import stats
+from fml_bench import part_tests, stats
 from fml_bench.hypotheses import Kind, Part
 from fml_bench.records import RunRecord
 from fml_bench.report.claim_results import FAIL, IDENTICAL_ARMS, INCONCLUSIVE, PASS, PartResult
@@ -71,11 +72,34 @@ def same_runs(part: Part, runs: dict[str, list[RunRecord]]) -> bool:
                for ra, rb in zip(runs[part.a], runs[part.b], strict=True))
 
 
+def p_values(part: Part, a: np.ndarray, b: np.ndarray | None, sesoi: float) -> tuple[np.ndarray, np.ndarray]:
+    """(p_pass, p_fail) of `part` per row of `a` (and `b`), seeds on the last axis: the one
+    computation behind every verdict, real or simulated."""
+    if part.kind is Kind.LESS_SPREAD:
+        assert b is not None
+        return part_tests.spread_p(a, b, 1.0, "less"), part_tests.spread_p(a, b, float(np.exp(-sesoi)), "greater")
+    diff = a - b if b is not None else a
+    if part.kind is Kind.WITHIN:
+        return part_tests.within_p(diff, part.null - part.half_width, part.null + part.half_width)
+    return part_tests.difference_p(part.direction.sign * (diff - part.null), sesoi)
+
+
+def identical_arms_verdict(part: Part, sesoi: float) -> str:
+    """The verdict when both arms are the same runs: the effect is known without error."""
+    if part.kind is Kind.DIFFERENCE:
+        effect = -part.direction.sign * part.null
+    elif part.kind is Kind.LESS_SPREAD:
+        effect = 0.0
+    else:
+        effect = part.half_width - abs(part.null)
+    return FAIL if effect < sesoi else INCONCLUSIVE
+
+
 def decide_part(part: Part, a: np.ndarray, b: np.ndarray | None, tier: str, level: float,
                 interval: bool = True, same_runs: bool = False, fail_at: float | None = None) -> PartResult:
     """Test one part on per-seed values `a` (and `b`, paired): pass at `level`, fail at `fail_at`
     (default `level`; a claim passes `fail_level(level, its parts)`). `interval` False skips the
-    permutation interval, which decides nothing (for simulations).
+    median's interval, which decides nothing.
     `same_runs`: the two arms are the same computation (see `same_runs`); when their values are
     also equal on every seed the effect is known exactly. The same spec trained in stacks of
     another size can differ by rounding: then the values go through the test like any others."""
@@ -85,77 +109,53 @@ def decide_part(part: Part, a: np.ndarray, b: np.ndarray | None, tier: str, leve
                   sesoi=sesoi.value, sesoi_source=sesoi.source, fail_level=level if fail_at is None else fail_at,
                   confidence=interval_confidence(level))
     if same_runs and b is not None and np.array_equal(a, b):
-        return _identical_arms(part, a, sesoi.value, common)
+        return _identical_arms(part, sesoi.value, common)
+    p_pass, p_fail = (float(p[0]) for p in p_values(part, a[None], None if b is None else b[None], sesoi.value))
+    verdict = _verdict(p_pass, p_fail, level, common["fail_level"])
     if part.kind is Kind.LESS_SPREAD:
-        return _spread(a, b, sesoi.value, level, common)
+        return _spread(a, b, p_pass, p_fail, verdict, common)
     diff = a - b if b is not None else a
+    low, high = stats.median_interval(diff, common["confidence"]) if interval else (float("nan"), float("nan"))
     if part.kind is Kind.WITHIN:
-        return _within(part, diff, level, common)
-    return _difference(part, a, b, diff, level, common, sesoi.value, interval)
+        return PartResult(test="band sign tests (median inside the band)", estimate=float(np.median(diff)),
+                          ci_low=low, ci_high=high, p=p_pass, p_fail=p_fail, verdict=verdict,
+                          cross_check_p=float(part_tests.tost_p(diff[None], part.null - part.half_width,
+                                                                part.null + part.half_width)[0][0]), **common)
+    return _difference(part, a, b, diff, (low, high), p_pass, p_fail, verdict, common)
 
 
-def _identical_arms(part: Part, a: np.ndarray, sesoi: float, common: dict) -> PartResult:
+def _identical_arms(part: Part, sesoi: float, common: dict) -> PartResult:
     """The arms are the same runs (or exact copies): the effect is known without error."""
-    if part.kind is Kind.DIFFERENCE:
-        effect = -part.direction.sign * part.null
-    elif part.kind is Kind.LESS_SPREAD:
-        effect = 0.0
-    else:
-        effect = part.half_width - abs(part.null)
-    verdict = FAIL if effect < sesoi else INCONCLUSIVE
+    verdict = identical_arms_verdict(part, sesoi)
     return PartResult(test=IDENTICAL_ARMS, estimate=0.0, ci_low=float("nan"), ci_high=float("nan"),
                       p=1.0, p_fail=0.0 if verdict == FAIL else 1.0, verdict=verdict, **common)
 
 
-def _difference(part: Part, a, b, diff, level: float, common: dict, sesoi: float, interval: bool) -> PartResult:
+def _difference(part: Part, a, b, diff, interval: tuple[float, float], p_pass: float, p_fail: float, verdict: str,
+                common: dict) -> PartResult:
+    """The sign tests decide about the median seed: shown with the median and its
+    distribution-free interval; Student's t p of the mean is the cross-check."""
     sign = part.direction.sign
     oriented = sign * (diff - part.null)
-    if part.discrete:
-        shown = stats.sign_flip_test(diff, part.null, "two-sided", confidence=common["confidence"], interval=interval)
-        p_pass = stats.sign_flip_p(oriented, 0.0, "greater")
-        p_fail = stats.sign_flip_p(oriented, sesoi, "less")
-        cross = stats.wilcoxon_p(oriented, np.zeros_like(oriented))
-    else:
-        shown = stats.one_sample_t(diff, part.null, "two-sided", confidence=common["confidence"])
-        p_pass = stats.one_sample_t(oriented, 0.0, "greater").p
-        p_fail = stats.one_sample_t(oriented, sesoi, "less").p
-        cross = stats.sign_flip_p(oriented, 0.0, "greater")
     kind = "paired" if b is not None else "one-sample"
     return PartResult(
-        test=f"{kind} {shown.test if shown.test != 'one-sample t' else 't'} ({part.direction.name.lower()})",
-        estimate=shown.estimate, ci_low=shown.ci_low, ci_high=shown.ci_high, p=p_pass, p_fail=p_fail,
-        verdict=_verdict(p_pass, p_fail, level, common["fail_level"]),
+        test=f"{kind} sign test ({part.direction.name.lower()})", estimate=float(np.median(diff)),
+        ci_low=interval[0], ci_high=interval[1], p=p_pass, p_fail=p_fail, verdict=verdict,
         effect_size=stats.cohens_d_paired(oriented, np.zeros_like(oriented)) if np.ptp(oriented) > 0 else float("nan"),
         prob_improvement=stats.prob_improvement(sign * a, sign * b) if b is not None else float("nan"),
-        cross_check_p=cross, **common,
+        cross_check_p=float(part_tests.t_p(oriented[None], 0.0, "greater")[0]), **common,
     )
 
 
-def _within(part: Part, diff, level: float, common: dict) -> PartResult:
-    """TOST for the band; fail when the mean is shown to lie outside it (on either side, the
-    two one-sided p-values Bonferroni-combined)."""
-    low_edge, high_edge = part.null - part.half_width, part.null + part.half_width
-    res = stats.tost_one_sample(diff, part.null, part.half_width)
-    above = stats.one_sample_t(diff, high_edge, "greater").p
-    below = stats.one_sample_t(diff, low_edge, "less").p
-    p_fail = min(1.0, 2 * min(above, below))
-    shown = stats.one_sample_t(diff, part.null, "two-sided", confidence=common["confidence"])
-    return PartResult(test="TOST", estimate=res.estimate, ci_low=shown.ci_low, ci_high=shown.ci_high, p=res.p,
-                      p_fail=p_fail, verdict=_verdict(res.p, p_fail, level, common["fail_level"]), **common)
-
-
-def _spread(a, b, sesoi: float, level: float, common: dict) -> PartResult:
-    """Pitman-Morgan on the paired arms: pass when sd(a) < sd(b); fail when sd(a)/sd(b) is shown
-    above exp(-sesoi) (the spread shrinks by less than the smallest effect of interest)."""
+def _spread(a, b, p_pass: float, p_fail: float, verdict: str, common: dict) -> PartResult:
+    """Pass when sd(a) < sd(b); fail when sd(a)/sd(b) is shown above exp(-sesoi) (the spread
+    shrinks by less than the smallest effect of interest)."""
     if np.ptp(a) == 0 or np.ptp(b) == 0:  # stated rule: an arm without spread cannot be compared
         return PartResult(test="Pitman-Morgan (an arm has no spread)", estimate=float("nan"), ci_low=float("nan"),
                           ci_high=float("nan"), p=1.0, p_fail=1.0, verdict=INCONCLUSIVE, **common)
-    res = stats.pitman_morgan(a, b, "less", confidence=common["confidence"])
-    boundary = float(np.exp(-sesoi))
-    p_fail = stats.pitman_morgan(a, b, "greater", ratio=boundary).p
-    return PartResult(test="Pitman-Morgan (paired spreads)", estimate=res.estimate, ci_low=res.ci_low,
-                      ci_high=res.ci_high, p=res.p, p_fail=p_fail,
-                      verdict=_verdict(res.p, p_fail, level, common["fail_level"]),
+    shown = stats.pitman_morgan(a, b, "less", confidence=common["confidence"])
+    return PartResult(test="Pitman-Morgan, classic and robust (paired spreads)", estimate=shown.estimate,
+                      ci_low=shown.ci_low, ci_high=shown.ci_high, p=p_pass, p_fail=p_fail, verdict=verdict,
                       cross_check_p=stats.bootstrap_log_sd_ratio_p(a, b), **common)
 
 

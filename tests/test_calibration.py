@@ -90,22 +90,24 @@ def test_discrete_epochs_no_false_fail_at_the_sesoi_and_power_at_two_epochs():
     part = greater("x", "x", EPOCH, "a", "b", sesoi={"fast": Sesoi(1, "test")})
     assert verdict_rate(part, epoch_arms(1), DISCRETE, FAIL) <= upper_limit(ALPHA)
     assert verdict_rate(part, epoch_arms(2), DISCRETE, PASS, sims=500) >= 0.95  # the book's 6 vs 4 epochs
-    # exchangeable epochs (a knock-out that is not an exact copy): fail in 0.88 of worlds at (10, 20)
-    assert verdict_rate(part, epoch_arms(0), DISCRETE, FAIL, sims=500) >= 0.8
+    # exchangeable epochs (a knock-out that is not an exact copy): only ~20% of seeds reach the
+    # SESOI, and the sign test needs many seeds to show fewer than half do: P(fail) 0.36 at (10, 20),
+    # 0.98 at (32, 64); the knock-out planner sizes such designs from the knock-out's pilots
+    assert verdict_rate(part, epoch_arms(0), DISCRETE, FAIL, sims=500) < 0.6
+    assert verdict_rate(part, epoch_arms(0), TwoStageDesign(32, 64, ALPHA), FAIL, sims=500) >= 0.95
 
 
-def test_the_old_t_test_on_epochs_passed_a_mean_zero_world_now_reported():
-    """The issue's example: differences +1 (p 0.9) or -9 (p 0.1), mean zero. Not exchangeable
-    (the later arm is later in 90% of seeds), so a test of exchangeability may call it a pass;
-    the rate is pinned here so a change shows up, and stated in docs/statistics.md."""
+def test_a_mean_zero_world_whose_typical_seed_shows_the_effect_passes():
+    """The issue's example: differences +1 (p 0.9) or -9 (p 0.1), mean zero. The parts are about
+    the typical seed (sign tests, issue 20): nine seeds in ten overfit later, so *pass* is the
+    right verdict here, not a false one; a test of the mean cannot be valid for every shape at
+    this n (docs/statistics.md)."""
     part = greater("x", "x", EPOCH, "a", sesoi={"fast": Sesoi(1, "test")})
 
     def draw(rng, n):
         return np.where(rng.random(n) < 0.9, 1.0, -9.0), None
 
-    rate = verdict_rate(part, draw, DISCRETE, PASS, sims=1000)
-    print(f"mean-zero +1/-9 world: pass rate {rate:.3f}")
-    assert 0.25 < rate < 0.45  # measured 0.37 at (10, 20): as high as the old t test's 0.35 (see docs/statistics.md)
+    assert verdict_rate(part, draw, DISCRETE, PASS, sims=1000) > 0.8  # measured 0.87 at (10, 20)
 
 
 def test_pitman_morgan_keeps_alpha_with_correlated_arms_of_equal_spread():
@@ -144,8 +146,8 @@ def test_the_same_spec_with_rounding_differences_goes_through_the_test():
     """CI: a knock-out turned mnist-96-96 into mnist-logreg, trained in a stack of another size
     than the stored mnist-logreg runs; their values differed in the sixth digit."""
     part = less("x", "x", VALUE, "a", "b", sesoi={"fast": Sesoi(0.05, "test")})
-    b = np.array([0.30, 0.31, 0.29])
-    res = decide_part(part, b + np.array([1e-7, -2e-7, 0.0]), b, "fast", ALPHA, same_runs=True)
+    b = np.linspace(0.28, 0.33, 12)
+    res = decide_part(part, b + np.tile([1e-7, -2e-7, 0.0], 4), b, "fast", ALPHA, same_runs=True)
     assert res.test != "identical arms" and res.verdict == FAIL
 
 
@@ -155,7 +157,7 @@ def test_a_claim_of_many_parts_at_their_sesoi_fails_falsely_at_most_at_the_level
     against 0.0033). Each part's fail test now runs at level / k."""
     from fml_bench.verdicts import combine, fail_level
 
-    k, n, sesoi = 5, 8, 0.05
+    k, n, sesoi = 5, 16, 0.05
     parts = [greater(f"p{i}", "x", VALUE, "a", None, sesoi={"fast": Sesoi(sesoi, "test")}) for i in range(k)]
     rng = np.random.default_rng(3)
     sims, fails, uncorrected = 4000, 0, 0
@@ -178,3 +180,44 @@ def test_claims_test_each_parts_fail_at_the_level_over_their_parts():
     runs = {name: records(name, 5) for name in claim.experiments()}
     parts, _, _ = claim.decide("fast", runs, ALPHA)
     assert [p.fail_level for p in parts] == pytest.approx([ALPHA / len(claim.parts)] * len(claim.parts))
+
+
+# The calibration on the real shapes (benchmarks/calibration.py has the whole table at 40,000
+# worlds): a subset in CI, on the pilot values committed beside the plans.
+REAL_SHAPES = ["imdb-larger", "more-data", "underfit-logreg", "early-stopping"]
+
+
+def _calibration_rows(claim_id: str, test: str, worlds: int = 6000):
+    from fml_bench import part_tests
+    from fml_bench.calibration import calibrate_claim
+    from fml_bench.claims import get_claim
+    from fml_bench.pilot_values import load_values
+    from fml_bench.plans import plan_for
+
+    claim = get_claim(claim_id)
+    stored = load_values("plans", "fast", claim)
+    assert stored is not None, f"{claim_id}: no pilot values in fml_bench/pilot_values.json"
+    plan = plan_for(claim_id, "fast")
+    previous, part_tests.DIFFERENCE_TEST = part_tests.DIFFERENCE_TEST, test
+    try:
+        return calibrate_claim(claim_id, claim.parts, stored[0], "fast", TwoStageDesign(plan.n1, plan.n2, ALPHA),
+                               worlds)
+    finally:
+        part_tests.DIFFERENCE_TEST = previous
+
+
+@pytest.mark.parametrize("claim_id", REAL_SHAPES)
+def test_the_decisions_hold_their_level_on_the_real_shapes(claim_id):
+    """False pass at zero and false fail at the SESOI, each part and the claim at once, under the
+    binomial 99% limit, in worlds resampled from the pilots' per-seed values."""
+    rows = _calibration_rows(claim_id, "sign")
+    over = [f"{r.part} {r.world}: {r.rate:.4f} > {r.limit:.4f}" for r in rows if not r.ok]
+    assert not over, over
+
+
+def test_students_t_does_not_hold_its_level_on_the_same_shapes():
+    """The check can fail: Student's t, in the same worlds moved to its own (mean) boundary, fires
+    too often where the per-seed differences are skewed (imdb-larger's jaggedness at its SESOI:
+    0.036 against 0.0012 at 40,000 worlds)."""
+    rows = _calibration_rows("imdb-larger", "student")
+    assert any(not r.ok for r in rows), [(r.part, r.world, r.rate) for r in rows]

@@ -32,7 +32,7 @@ def toy_plugin(monkeypatch):
 def test_a_plugin_engine_is_registered_and_checks_a_claim(toy_plugin, tmp_path):
     assert "toy" in engine.engine_names() and engine.engine_version("toy") == 1
     store = RunStore(tmp_path, fingerprint=lambda spec, name: {"engine": name, "data": "world"})
-    config = SuiteConfig(tier=get_tier("fast"), store=store, engine_override="toy", seeds=(6, 6))
+    config = SuiteConfig(tier=get_tier("fast"), store=store, engine_override="toy", seeds=(10, 10))
     result = check_claim(get_claim("imdb-dropout"), config)
     assert result.verdict == "pass" and result.engine == "toy"
     assert (tmp_path / "toy-v1").is_dir()  # the store files its records under the plug-in's name

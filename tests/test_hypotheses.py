@@ -62,5 +62,5 @@ def test_a_tier_without_its_own_smallest_effect_is_refused_not_given_the_books()
     assert rises.sesoi_for("fast").value == 0.027 and rises.sesoi_for("book").value == 0.1
     with pytest.raises(UnknownNameError, match="no smallest effect of interest for tier 'tiny'"):
         rises.sesoi_for("tiny")
-    jagged = get_claim("imdb-larger").parts[1]  # the book's figure, at every scale
-    assert jagged.sesoi_for("tiny").value == jagged.sesoi_for("fast").value == 0.3
+    earlier = get_claim("imdb-larger").parts[3]  # earlier-minimum: the book's figure, at every scale
+    assert earlier.sesoi_for("tiny").value == earlier.sesoi_for("fast").value == 1

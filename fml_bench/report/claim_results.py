@@ -72,6 +72,7 @@ class ClaimResult:
     kind: str = "claim"
     knockout: str = ""
     first_seed: int = 0
+    seed_ledger: tuple[str, ...] = ()  # earlier designs of the claim's plan and the seeds they looked at
     #: fingerprint key -> fingerprint of every stored record the verdict rests on
     environments: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -84,6 +85,7 @@ class ClaimResult:
         kw = _fields_from_json(cls, d)
         kw["parts"] = tuple(PartResult.from_dict(p) for p in d["parts"])
         kw["datasets"] = tuple(kw.get("datasets", ()))
+        kw["seed_ledger"] = tuple(kw.get("seed_ledger", ()))
         return cls(**kw)
 
     def message(self) -> str:
@@ -112,6 +114,13 @@ def percent(confidence: float) -> str:
     return f"{100 * confidence:.{digits}g}%"
 
 
+def _centre(p: PartResult):
+    """Medians for the sign tests (their estimate is the median seed's), means for older results."""
+    if "sign test" in p.test:
+        return (lambda v: float(np.median(v))), "median "
+    return (lambda v: float(np.mean(v))), ""
+
+
 def describe_part(p: PartResult) -> str:
     """'<says>: <metric> a vs b: difference d [lo, hi], p=..; smallest effect of interest ..'."""
     mean_a = float(np.mean(p.values_a))
@@ -125,10 +134,12 @@ def describe_part(p: PartResult) -> str:
                 f"ratio {p.estimate:.3g} [{p.ci_low:.3g}, {p.ci_high:.3g}] ({percent(p.confidence)} interval), "
                 f"p={p.p:.2g}")
     elif p.values_b is not None:
-        text = (f"{p.says}: {p.metric} {mean_a:.4g} ({p.a}) vs {np.mean(p.values_b):.4g} ({p.b}): "
-                f"difference {p.estimate:+.4g} {interval}, p={p.p:.2g}")
+        centre, what = _centre(p)
+        text = (f"{p.says}: {p.metric} {centre(p.values_a):.4g} ({p.a}) vs {centre(p.values_b):.4g} ({p.b}): "
+                f"{what}difference {p.estimate:+.4g} {interval}, p={p.p:.2g}")
     else:
-        text = f"{p.says}: {p.metric} of {p.a} {mean_a:.4g} {interval}, p={p.p:.2g}"
+        centre, what = _centre(p)
+        text = f"{p.says}: {what}{p.metric} of {p.a} {p.estimate:.4g} {interval}, p={p.p:.2g}"
     if not np.isnan(p.sesoi):
         at = "" if np.isnan(p.fail_level) else f" (level {p.fail_level:.2g})"
         text += (f"; fail p={p.p_fail:.2g}{at} against the smallest effect of interest {p.sesoi:.3g} "

@@ -118,6 +118,12 @@ def claim_section(c: dict, figure_name: str | None) -> str:
              f"{_fmt_p(c['p_adjusted'])}) at level {c['level']:.2g}, {c['seeds']} seeds, engine {c['engine']}.", ""]
     if c.get("datasets"):
         lines += [f"**Data:** {', '.join(c['datasets'])}.", ""]
+    first = c.get("first_seed", 0)
+    seeds = f"**Seeds:** {first}-{first + c['seeds'] - 1}"
+    if c.get("seed_ledger"):
+        seeds += (" (a fresh block: the looks of earlier designs of this claim's plan are not looked at "
+                  "again; earlier: " + "; ".join(c["seed_ledger"]) + ")")
+    lines += [seeds + ".", ""]
     if c.get("knockout"):
         lines += [f"**Knock-out:** {c['knockout']} (the claim must fail).", ""]
     if c.get("known_divergence"):

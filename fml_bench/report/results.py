@@ -30,7 +30,7 @@ def _schema(cls) -> dict[str, type]:
 CLAIM_FIELDS = _schema(ClaimResult)
 PART_FIELDS = _schema(PartResult)
 OPTIONAL = {"b", "values_b"}
-MAY_BE_ABSENT = {"environments", "fail_level", "confidence"}  # added within schema 2; older documents lack them
+MAY_BE_ABSENT = {"environments", "fail_level", "confidence", "seed_ledger"}  # added within schema 2; older lack them
 
 
 def is_confirmatory(claim: dict | ClaimResult) -> bool:
