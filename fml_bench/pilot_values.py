@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from fml_bench.claims import Claim
+from fml_bench.plans import PILOT_FIRST_SEED
 from fml_bench.records import RunRecord
 from fml_bench.store import write_atomically
 
@@ -27,8 +28,11 @@ def _origin(tier: str, runs: dict[str, list[RunRecord]]) -> str:
     seeds = sorted({r.seed for r in records})
     env = records[0].env if records else {}
     versions = ", ".join(f"{k} {env[k]}" for k in ("keras_backend", "tensorflow", "keras") if k in env)
-    return (f"{tier}-tier pilot seeds {seeds[0]}-{seeds[-1]} ({records[0].engine} engine; {versions}; "
-            f"{env.get('cpu', 'CPU not recorded')})")
+    what = "pilot seeds" if seeds[0] >= PILOT_FIRST_SEED else "seeds"
+    note = ("" if seeds[0] >= PILOT_FIRST_SEED
+            else ", an earlier design's confirmatory seeds: the plan takes a fresh block")
+    return (f"{tier}-tier {what} {seeds[0]}-{seeds[-1]} ({records[0].engine} engine; {versions}; "
+            f"{env.get('cpu', 'CPU not recorded')}{note})")
 
 
 def record_values(section: str, tier: str, claim: Claim, runs: dict[str, list[RunRecord]], pilot: list,
