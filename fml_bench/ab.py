@@ -90,13 +90,16 @@ def build_key(build: Build) -> str:
 
 
 def run_claims(build: Build, side_dir: Path, tier: str, claims: Sequence[str], engine: str | None,
-               log: Callable[[str], None]) -> dict:
+               log: Callable[[str], None], seeds: tuple[int, int] | None = None) -> dict:
     """`fml-bench check` of `claims` inside `build`; its results document. The build's store is
-    `side_dir/store-<build key>`, reused when the A/B is rerun with the same build."""
+    `side_dir/store-<build key>`, reused when the A/B is rerun with the same build. `seeds`
+    (n1, n2) overrides the claims' plans: they are powered for verdicts, and seeing a change of
+    an effect between builds may need more."""
     reports = side_dir / "reports"
     store = side_dir / f"store-{build_key(build)}"
     cmd = [str(build.python), "-m", "fml_bench.cli", "check", "--tier", tier, "--store-dir", str(store),
-           "--report-dir", str(reports), *(["--engine", engine] if engine else []), *claims]
+           "--report-dir", str(reports), *(["--engine", engine] if engine else []),
+           *(["--seeds", f"{seeds[0]},{seeds[1]}"] if seeds else []), *claims]
     log(f"[{side_dir.name}] {build.describe()}: checking {len(claims)} claim(s) at the {tier} tier")
     with open(side_dir / "check.log", "a") as out:
         code = run_child(cmd, out)
@@ -238,7 +241,7 @@ def run_ab(builds: dict[str, Build], tier: str, claims: Sequence[str], folder: P
            epochs: int = 6, engine: str | None = None, timing_engine: str = "reference",
            timing_tier: str | None = None, effects: bool = True,
            speed: bool = True, alpha: float = ab_stats.DEFAULT_ALPHA, threshold: float = ab_stats.SLOWER_THRESHOLD,
-           log: Callable[[str], None] = print) -> ABResult:
+           log: Callable[[str], None] = print, seeds: tuple[int, int] | None = None) -> ABResult:
     """Run both sides and compare; the caller writes the report."""
     folder.mkdir(parents=True, exist_ok=True)
     info = {side: {"label": b.label, "python": str(b.python), "versions": b.versions, "describe": b.describe()}
@@ -254,7 +257,7 @@ def run_ab(builds: dict[str, Build], tier: str, claims: Sequence[str], folder: P
         if effects:
             for side in SIDES:
                 (folder / side).mkdir(exist_ok=True)
-                docs[side] = run_claims(builds[side], folder / side, tier, claims, engine, log)
+                docs[side] = run_claims(builds[side], folder / side, tier, claims, engine, log, seeds)
         else:  # effects already measured in this folder (an A/B rerun to time) are compared again
             docs = {side: found for side in SIDES if (found := latest_results(folder / side)) is not None}
         if speed:

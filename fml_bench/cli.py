@@ -344,7 +344,8 @@ def cmd_ab(args) -> int:
         print(f"build {side.upper()}: {build.describe()} ({build.python})", flush=True)
     result = ab.run_ab(pair, args.tier or "fast", claims, folder, rounds=args.rounds, epochs=args.epochs,
                        engine=args.engine, timing_tier=args.timing_tier, effects=not args.no_effects,
-                       speed=not args.no_speed, threshold=args.threshold, log=lambda m: print(m, flush=True))
+                       speed=not args.no_speed, threshold=args.threshold, log=lambda m: print(m, flush=True),
+                       seeds=args.seeds)
     page = ab_page.write(result, folder)
     if args.history:
         ab_page.append_history(result, Path(args.history))
@@ -498,6 +499,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("claims", nargs="*", help="claim ids (default: all)")
     p.add_argument("--tier", choices=list(TIERS), default=None, help="scale of the claims (default fast)")
     p.add_argument("--engine", default=None, help="engine of the claims (default: the tier's)")
+    p.add_argument("--seeds", type=options.seed_plan, default=None,
+                   help="seeds per arm on both sides, N or N1,N2 (default: each claim's plan, which is powered for "
+                        "verdicts; a change of an effect between builds may need more)")
     p.add_argument("--rounds", type=options.int_at_least(2), default=8,
                    help="alternating timing rounds (8: see the power column of the report)")
     p.add_argument("--epochs", type=options.int_at_least(2), default=6,
