@@ -25,7 +25,7 @@ from scipy import stats as sps
 
 from fml_bench.calibration import ZERO, boundary_world
 from fml_bench.hypotheses import Kind, Part
-from fml_bench.simulation import Outcome, Values, looks_without_power, simulate
+from fml_bench.simulation import Outcome, Values, looks, looks_without_power, simulate
 from fml_bench.stats import TwoStageDesign
 
 PASS_TARGET = 0.95
@@ -160,7 +160,8 @@ def plan_knockout(parts: Sequence[Part], pilot: Sequence[Values], tier: str, alp
         at_bound = simulate(parts, bound, tier, design, worlds, np.random.default_rng(seed + 1), same)
         at_pilot = simulate(parts, pilot, tier, design, worlds, np.random.default_rng(seed + 2), same)
         met = at_bound.p_fail >= KNOCKOUT_TARGET
-        key = (met, -at_pilot.expected_seeds if met else at_bound.p_fail)
+        # equal expected seeds: fewer looks (a first look at 5 seeds cannot fail a sign test)
+        key = (met, -at_pilot.expected_seeds if met else at_bound.p_fail, -len(looks(design)))
         if best_key is None or key > best_key:
             best = {**_row(design), "p_fail_bound": round(at_bound.p_fail, 4),
                     "p_fail_pilot": round(at_pilot.p_fail, 4), "expected_seeds": round(at_pilot.expected_seeds, 2),
