@@ -25,6 +25,7 @@ from pathlib import Path
 from fml_bench import paths
 from fml_bench.claims import CLAIMS, FAMILY_SIZE, Claim
 from fml_bench.experiments import get_spec
+from fml_bench.hypotheses import Kind
 from fml_bench.pilot_values import load_values, record_values
 from fml_bench.planning import plan_claim, plan_knockout
 from fml_bench.plans import KNOCKOUT_PILOT_FIRST_SEED, PILOT_FIRST_SEED, PLANS_FILE, next_seed_block
@@ -43,7 +44,7 @@ def pilot_runs(claim: Claim, tier, engine: str, store: RunStore, seeds: list[int
     specs = [get_spec(name, tier) for name in claim.experiments()]
     if knockout and claim.knockout is not None:
         specs = [claim.knockout.apply(spec) for spec in specs]
-    uses_spread = any(p.kind.value == "less-spread" for p in claim.parts)
+    uses_spread = any(p.kind is Kind.LESS_SPREAD for p in claim.parts)
     return {spec.name: run_experiment(spec, kfold_seeds if uses_spread else seeds, store, engine) for spec in specs}
 
 

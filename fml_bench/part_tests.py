@@ -36,6 +36,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats as sps
 
+from fml_bench.stats import degenerate_p, pitman_morgan_statistic
+
 SIGN, STUDENT, HALL = "sign", "student", "hall"
 #: The test of difference and band parts; the calibration sets STUDENT or HALL to compare.
 DIFFERENCE_TEST = SIGN
@@ -43,11 +45,6 @@ DIFFERENCE_TEST = SIGN
 
 def _no_spread(x: np.ndarray) -> np.ndarray:
     return np.ptp(x, axis=-1) == 0
-
-
-def _degenerate_p(diff: np.ndarray, alternative: str, n: int) -> np.ndarray:
-    on_side = diff > 0 if alternative == "greater" else diff < 0
-    return np.where(on_side, 0.5**n, 1.0)
 
 
 def t_p(x, value: float | np.ndarray = 0.0, alternative: str = "greater", test: str | None = None) -> np.ndarray:
@@ -73,7 +70,7 @@ def t_p(x, value: float | np.ndarray = 0.0, alternative: str = "greater", test: 
     else:
         raise ValueError(f"unknown continuous test {test!r}: {STUDENT!r} or {HALL!r}")
     p = sps.t.sf(statistic, n - 1) if alternative == "greater" else sps.t.cdf(statistic, n - 1)
-    return np.where(flat, _degenerate_p(mean, alternative, n), p)
+    return np.where(flat, degenerate_p(mean, alternative, n), p)
 
 
 def sign_test_pass_p(oriented) -> np.ndarray:
@@ -99,29 +96,14 @@ def sign_test_floor(n: int) -> float:
     return 2.0**-n
 
 
-def _pitman_morgan_t(a: np.ndarray, b: np.ndarray, ratio: float, robust: bool) -> np.ndarray:
-    n = a.shape[-1]
-    u, v = a + ratio * b, a - ratio * b
-    u = u - u.mean(axis=-1, keepdims=True)
-    v = v - v.mean(axis=-1, keepdims=True)
-    w = u * v
-    if robust:
-        sd = w.std(axis=-1, ddof=1)
-        return np.where(sd > 0, np.sqrt(n) * w.mean(axis=-1) / np.where(sd > 0, sd, 1.0), 0.0)
-    su, sv = np.sqrt((u * u).sum(axis=-1)), np.sqrt((v * v).sum(axis=-1))
-    ok = (su > 0) & (sv > 0)
-    r = np.clip(np.where(ok, w.sum(axis=-1) / np.where(ok, su * sv, 1.0), 0.0), -1 + 1e-15, 1 - 1e-15)
-    return r * np.sqrt(n - 2) / np.sqrt(1 - r * r)
-
-
 def spread_p(a, b, ratio: float = 1.0, alternative: str = "less") -> np.ndarray:
     """p that sd(a) lies below ("less") or above ("greater") `ratio` x sd(b), paired by seed: the
     larger of Pitman-Morgan's and its heteroscedasticity-consistent form (see the module doc)."""
     a, b = np.asarray(a, float), np.asarray(b, float)
     n = a.shape[-1]
     tail = sps.t.cdf if alternative == "less" else sps.t.sf
-    classic = tail(_pitman_morgan_t(a, b, ratio, robust=False), n - 2)
-    robust = tail(_pitman_morgan_t(a, b, ratio, robust=True), n - 1)
+    classic = tail(pitman_morgan_statistic(a, b, ratio), n - 2)
+    robust = tail(pitman_morgan_statistic(a, b, ratio, robust=True), n - 1)
     return np.maximum(classic, robust)
 
 

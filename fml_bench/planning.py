@@ -21,26 +21,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import stats as sps
 
 from fml_bench.calibration import ZERO, boundary_world
 from fml_bench.hypotheses import Kind, Part
 from fml_bench.simulation import Outcome, Values, looks, looks_without_power, simulate
-from fml_bench.stats import TwoStageDesign
+from fml_bench.stats import TwoStageDesign, order_statistic_rank
 
 PASS_TARGET = 0.95
 FAIL_TARGET = 0.95
 KNOCKOUT_TARGET = 0.99
 BOUND_CONFIDENCE = 0.95
-FIRST_LOOKS = (10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256)
-SMALL_FIRST_LOOKS = (3, 5, 8)  # knock-outs whose arms are the same runs fail without a test
+FIRST_LOOKS = (10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256)  # 2^-10: a sign test's first decision
 
 
-def candidate_designs(alpha: float, max_seeds: int, small: bool = False) -> list[TwoStageDesign]:
+def candidate_designs(alpha: float, max_seeds: int) -> list[TwoStageDesign]:
     """Single looks and two looks (second at 1.5x and 2x the first) up to `max_seeds`."""
-    firsts = (SMALL_FIRST_LOOKS if small else ()) + FIRST_LOOKS
     out = []
-    for n1 in firsts:
+    for n1 in FIRST_LOOKS:
         for n2 in sorted({n1, int(round(1.5 * n1)), 2 * n1}):
             if n2 <= max_seeds:
                 out.append(TwoStageDesign(n1=n1, n2=n2, alpha=alpha))
@@ -51,11 +48,7 @@ def median_margin(oriented: np.ndarray, confidence: float = BOUND_CONFIDENCE) ->
     """The median of `oriented` minus its distribution-free one-sided lower bound at
     `confidence` (an order statistic); the range below the median when n is too small."""
     d = np.sort(np.asarray(oriented, float))
-    n = len(d)
-    k = int(sps.binom.ppf(1 - confidence, n, 0.5))
-    while k > 0 and sps.binom.cdf(k - 1, n, 0.5) > 1 - confidence:
-        k -= 1
-    low = d[max(k - 1, 0)]
+    low = d[max(order_statistic_rank(len(d), 1 - confidence) - 1, 0)]
     return float(np.median(d) - low)
 
 
@@ -146,19 +139,18 @@ def _part_figures(part: Part, i: int, at_bound: Outcome, alone_zero: Outcome) ->
 def plan_knockout(parts: Sequence[Part], pilot: Sequence[Values], tier: str, alpha: float, worlds: int, seed: int,
                   same: Sequence[bool], max_seeds: int = 256) -> dict:
     """The knock-out design of least expected seeds with P(fail) >= KNOCKOUT_TARGET at the bound
-    of its own pilots. Arms that are the same runs (`same`) are kept as they are, but simulated
-    through the tests, not the identical-arms rule: a knock-out's arm trained in a stack of
+    of its own pilots. Arms that are the same runs (`same`) are kept as they are (no bound to
+    move), and every part goes through the tests, never the identical-arms rule: a knock-out's arm trained in a stack of
     another size than the arm it copies differs by rounding (CI: overfit-capacity's knock-out,
     planned at 3 seeds on identical pilot arms, was inconclusive), and the tests then see
     differences of about 1e-7, which they treat as the ties of identical values."""
     rng = np.random.default_rng(seed)
     bound = [(a, b) if s else bound_world(p, a, b, rng, tier, toward_book=True)
              for p, (a, b), s in zip(parts, pilot, same)]
-    same = [False] * len(parts)
     best, best_key = None, None
-    for design in candidate_designs(alpha, max_seeds, small=True):
-        at_bound = simulate(parts, bound, tier, design, worlds, np.random.default_rng(seed + 1), same)
-        at_pilot = simulate(parts, pilot, tier, design, worlds, np.random.default_rng(seed + 2), same)
+    for design in candidate_designs(alpha, max_seeds):
+        at_bound = simulate(parts, bound, tier, design, worlds, np.random.default_rng(seed + 1))
+        at_pilot = simulate(parts, pilot, tier, design, worlds, np.random.default_rng(seed + 2))
         met = at_bound.p_fail >= KNOCKOUT_TARGET
         # equal expected seeds: fewer looks (a first look at 5 seeds cannot fail a sign test)
         key = (met, -at_pilot.expected_seeds if met else at_bound.p_fail, -len(looks(design)))

@@ -2,7 +2,7 @@
 
 A world is a draw of seeds (rows of indices into per-seed values); each part's p-values come
 from `verdicts.p_values`, the function the real decision uses, so a simulated verdict is the
-verdict the suite would give on those values (tests/test_simulation.py checks it against
+verdict the suite would give on those values (tests/test_part_tests.py checks it against
 `decide_part` world by world). Verdicts are coded PASS_CODE / FAIL_CODE / UNDECIDED.
 """
 
@@ -15,24 +15,20 @@ import numpy as np
 
 from fml_bench.hypotheses import Kind, Part
 from fml_bench.part_tests import sign_test_floor
-from fml_bench.report.claim_results import FAIL
 from fml_bench.stats import TwoStageDesign
-from fml_bench.verdicts import fail_level, identical_arms_verdict, p_values
+from fml_bench.verdicts import fail_level, p_values
 
 PASS_CODE, FAIL_CODE, UNDECIDED = 1, -1, 0
 Values = tuple[np.ndarray, "np.ndarray | None"]
 
 
-def part_codes(part: Part, a: np.ndarray, b: np.ndarray | None, sesoi: float, level: float, fail_at: float,
-               same_runs: bool = False) -> np.ndarray:
-    """The verdict code of `part` in each row of `a` (and `b`), seeds on the last axis."""
+def part_codes(part: Part, a: np.ndarray, b: np.ndarray | None, sesoi: float, level: float,
+               fail_at: float) -> np.ndarray:
+    """The verdict code of `part` in each row of `a` (and `b`), seeds on the last axis. Never by
+    the identical-arms rule: a plan must not count on arms staying bit-identical (a knock-out's
+    arm trained in a stack of another size differs by rounding)."""
     p_pass, p_fail = p_values(part, a, b, sesoi)
-    codes = np.where(p_fail < fail_at, FAIL_CODE, np.where(p_pass < level, PASS_CODE, UNDECIDED))
-    if same_runs and b is not None:
-        identical = np.all(a == b, axis=-1)
-        fixed = FAIL_CODE if identical_arms_verdict(part, sesoi) == FAIL else UNDECIDED
-        codes = np.where(identical, fixed, codes)
-    return codes
+    return np.where(p_fail < fail_at, FAIL_CODE, np.where(p_pass < level, PASS_CODE, UNDECIDED))
 
 
 def combine_codes(codes: np.ndarray) -> np.ndarray:
@@ -68,13 +64,11 @@ def looks_without_power(parts: Sequence[Part], design: TwoStageDesign) -> dict[i
 
 
 def simulate(parts: Sequence[Part], values: Sequence[Values], tier: str, design: TwoStageDesign, worlds: int,
-             rng: np.random.Generator, same: Sequence[bool] | None = None, fail_parts: int | None = None,
-             chunk: int = 4096) -> Outcome:
+             rng: np.random.Generator, fail_parts: int | None = None, chunk: int = 4096) -> Outcome:
     """Draw `worlds` worlds of design.n2 seeds with replacement from `values` (per part, the pilot
     (a, b), all parts sharing each world's draws, so arms and parts keep their correlations) and
     decide them through the design's looks. fail_parts: the number of parts of the claim whose
     fail level applies (default: len(parts); a part simulated alone keeps its claim's)."""
-    same = list(same) if same is not None else [False] * len(parts)
     n_pilot = len(values[0][0])
     sesois = [p.sesoi_for(tier).value for p in parts]
     claim_final = np.empty(worlds, int)
@@ -90,8 +84,8 @@ def simulate(parts: Sequence[Part], values: Sequence[Values], tier: str, design:
             level = design.level(n)
             fail_at = fail_level(level, fail_parts or len(parts))
             rows = idx[:, :n]
-            codes = np.stack([part_codes(p, a[rows], None if b is None else b[rows], s, level, fail_at, sm)
-                              for p, (a, b), s, sm in zip(parts, values, sesois, same)])
+            codes = np.stack([part_codes(p, a[rows], None if b is None else b[rows], s, level, fail_at)
+                              for p, (a, b), s in zip(parts, values, sesois)])
             part_code = np.where(part_code == UNDECIDED, codes, part_code)
             combined = combine_codes(codes)
             decided_now = claim_open & (combined != UNDECIDED)

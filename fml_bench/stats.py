@@ -50,19 +50,22 @@ def one_sample_t(x, value: float = 0.0, alternative: str = "greater", confidence
     """
     x = np.asarray(x, float)
     if np.ptp(x) == 0:
-        p = _degenerate_p(x[0] - value, alternative, len(x))
+        p = float(degenerate_p(np.asarray(x[0] - value), alternative, len(x)))
         return TestResult(NO_SPREAD, float(x.mean()), float("nan"), float("nan"), p, len(x))
     res = stats.ttest_1samp(x, value, alternative=alternative)
     low, high = _t_interval(x, confidence)
     return TestResult("one-sample t", float(x.mean()), low, high, float(res.pvalue), len(x), float(res.statistic))
 
 
-def _degenerate_p(diff: float, alternative: str, n: int) -> float:
-    """Sign-test p when all n values are equal: 2^-n if all lie on the tested side, else 1."""
-    on_side = {"greater": diff > 0, "less": diff < 0}.get(alternative, diff != 0)
-    if not on_side:
-        return 1.0
-    return 0.5**n if alternative in ("greater", "less") else min(1.0, 2 * 0.5**n)
+def degenerate_p(diff: np.ndarray, alternative: str, n: int) -> np.ndarray:
+    """Sign-test p when all n values of a sample are equal (per row: `diff` is the common value
+    minus the tested one): 2^-n if all lie on the tested side, else 1."""
+    diff = np.asarray(diff, float)
+    if alternative == "greater":
+        return np.where(diff > 0, 0.5**n, 1.0)
+    if alternative == "less":
+        return np.where(diff < 0, 0.5**n, 1.0)
+    return np.where(diff != 0, min(1.0, 2 * 0.5**n), 1.0)
 
 
 def paired_t(a, b, alternative: str = "greater", margin: float = 0.0, confidence: float = 0.95) -> TestResult:
@@ -200,6 +203,15 @@ def sign_flip_test(x, value: float = 0.0, alternative: str = "greater", confiden
     return TestResult(name, float(x.mean()), low, high, sign_flip_p(x, value, alternative), len(x))
 
 
+def order_statistic_rank(n: int, tail: float) -> int:
+    """The largest k (1-based; 0 when none) with P(Binom(n, 1/2) <= k - 1) <= tail: the k-th
+    smallest of n values lies below the median with probability at least 1 - tail."""
+    k = int(stats.binom.ppf(tail, n, 0.5))
+    while k > 0 and stats.binom.cdf(k - 1, n, 0.5) > tail:
+        k -= 1
+    return k
+
+
 def median_interval(x, confidence: float = 0.95) -> tuple[float, float]:
     """The distribution-free interval of the median from order statistics: [x_(k), x_(n+1-k)]
     with the largest k whose two-sided binomial coverage is at least `confidence` (the interval
@@ -209,10 +221,7 @@ def median_interval(x, confidence: float = 0.95) -> tuple[float, float]:
     n = len(d)
     if n < 2 or d[0] == d[-1]:
         return float("nan"), float("nan")
-    tail = (1 - confidence) / 2
-    k = int(stats.binom.ppf(tail, n, 0.5))  # P(Binom(n, 1/2) <= k - 1) <= tail
-    while k > 0 and stats.binom.cdf(k - 1, n, 0.5) > tail:
-        k -= 1
+    k = order_statistic_rank(n, (1 - confidence) / 2)
     if k < 1:
         return float(d[0]), float(d[-1])
     return float(d[k - 1]), float(d[n - k])
@@ -231,14 +240,24 @@ def tost_one_sample(x, value: float, margin: float, confidence: float = 0.95) ->
     )
 
 
-def _pitman_morgan_t(a: np.ndarray, b: np.ndarray, ratio: float) -> float:
-    """t statistic (df n - 2) of corr(a + ratio*b, a - ratio*b), zero iff sd(a) = ratio*sd(b)."""
+def pitman_morgan_statistic(a, b, ratio: float, robust: bool = False) -> np.ndarray:
+    """Per row (seeds on the last axis), the statistic that is zero iff sd(a) = ratio * sd(b):
+    u = a + ratio b and v = a - ratio b are uncorrelated then. Classic: Pearson's t of corr(u, v)
+    (df n - 2; 0 when u or v is constant). `robust`: the mean of the centred products u v over
+    its own standard error (df n - 1), valid for any finite fourth moment as n grows."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    n = a.shape[-1]
     u, v = a + ratio * b, a - ratio * b
-    if np.ptp(u) == 0 or np.ptp(v) == 0:  # one of them constant: no correlation to measure
-        return 0.0
-    r = float(np.corrcoef(u, v)[0, 1])
-    r = min(max(r, -1 + 1e-15), 1 - 1e-15)
-    return r * np.sqrt(len(a) - 2) / np.sqrt(1 - r * r)
+    u = u - u.mean(axis=-1, keepdims=True)
+    v = v - v.mean(axis=-1, keepdims=True)
+    w = u * v
+    if robust:
+        sd = w.std(axis=-1, ddof=1)
+        return np.where(sd > 0, np.sqrt(n) * w.mean(axis=-1) / np.where(sd > 0, sd, 1.0), 0.0)
+    su, sv = np.sqrt((u * u).sum(axis=-1)), np.sqrt((v * v).sum(axis=-1))
+    ok = (su > 0) & (sv > 0)
+    r = np.clip(np.where(ok, w.sum(axis=-1) / np.where(ok, su * sv, 1.0), 0.0), -1 + 1e-15, 1 - 1e-15)
+    return r * np.sqrt(n - 2) / np.sqrt(1 - r * r)
 
 
 def pitman_morgan(a, b, alternative: str = "less", confidence: float = 0.95, ratio: float = 1.0) -> TestResult:
@@ -252,13 +271,13 @@ def pitman_morgan(a, b, alternative: str = "less", confidence: float = 0.95, rat
     a, b = np.asarray(a, float), np.asarray(b, float)
     n = len(a)
     estimate = float(np.std(a, ddof=1) / np.std(b, ddof=1))
-    t = _pitman_morgan_t(a, b, ratio)
+    t = float(pitman_morgan_statistic(a, b, ratio))
     p = stats.t.cdf(t, n - 2) if alternative == "less" else stats.t.sf(t, n - 2)
     crit = stats.t.ppf(1 - (1 - confidence) / 2, n - 2)
     log_est = np.log(estimate)
 
     def solve(target: float, lo: float, hi: float) -> float:
-        f = lambda logk: _pitman_morgan_t(a, b, float(np.exp(logk))) - target  # noqa: E731
+        f = lambda logk: float(pitman_morgan_statistic(a, b, float(np.exp(logk)))) - target  # noqa: E731
         if f(lo) * f(hi) > 0:
             return float(np.exp(lo if abs(f(lo)) < abs(f(hi)) else hi))
         return float(np.exp(optimize.brentq(f, lo, hi, xtol=1e-10)))

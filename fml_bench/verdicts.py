@@ -9,9 +9,9 @@ interest (SESOI) for the tier. Two one-sided tests at the same level decide:
 - *pass* when the effect is shown to lie above the null boundary (zero);
 - *inconclusive* otherwise.
 
-The tests (`part_tests.py` says which and why): continuous metrics Hall's skewness-corrected t;
-discrete ones (epochs) the exact sign test; spreads of paired arms Pitman-Morgan with its
-robust form; bands two one-sided tests. Stated rules for degenerate samples:
+The tests (`part_tests.py` says which and why): differences and bands, continuous or epochs,
+exact sign tests about the typical seed; spreads of paired arms Pitman-Morgan with its robust
+form. Stated rules for degenerate samples:
 identical arms (both arms are the same computation: the same spec hash, seed and engine for
 every seed, as when a knock-out turns one arm into the other, and the same values) have an
 effect known exactly, fail if it is short of the SESOI; arms of different runs whose values

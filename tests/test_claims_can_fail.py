@@ -12,6 +12,7 @@ import pytest
 
 from fml_bench.claims import CLAIMS, FAMILY_SIZE, get_claim
 from fml_bench.experiments import ExperimentSpec, book_specs, get_spec
+from fml_bench.hypotheses import Kind
 from fml_bench.report.claim_results import FAIL, PASS
 from fml_bench.suite import SuiteConfig, check_claim
 from fml_bench.tiers import get_tier
@@ -85,7 +86,7 @@ def config(tier: str, knockout: bool = False, seeds: tuple[int, int] = (10, 20))
 
 def seeds_for(claim) -> tuple[int, int]:
     """(10, 20), or (64, 128) for a spread part: its robust test needs the seeds its plans give it."""
-    return (64, 128) if any(p.kind.value == "less-spread" for p in claim.parts) else (10, 20)
+    return (64, 128) if any(p.kind is Kind.LESS_SPREAD for p in claim.parts) else (10, 20)
 
 
 @pytest.mark.parametrize("claim", CLAIMS, ids=[c.id for c in CLAIMS])
