@@ -23,3 +23,22 @@ def keras_fit_without_shuffle(spec, seed: int) -> dict:
     h = model.fit(x, y, epochs=spec.epochs, batch_size=spec.batch_size, validation_split=spec.validation_split,
                   shuffle=False, verbose=0)
     return h.history
+
+
+def apply_once(optimizer, megabytes: int = 64) -> None:
+    """One compiled step of `optimizer` on a fresh `megabytes` variable, the function and the
+    variable dropped afterwards: the probe of what a finished stack leaves behind
+    (`fml_bench.memory.retained_bytes`)."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    side = int((megabytes * 2**20 / 4) ** 0.5)
+    variable = keras.Variable(np.zeros((side, side), np.float32))
+    optimizer.build([variable])
+
+    @tf.function(jit_compile=True)
+    def step():
+        optimizer.apply([tf.ones((side, side))], [variable])
+
+    step()

@@ -114,6 +114,25 @@ class StackedNet:
         return total
 
 
+def without_distribution(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """`optimizer` with its per-variable update called directly instead of through
+    tf.distribute's default strategy (`extended.update` inside `maybe_merge_call`), which under
+    the default strategy calls the same `update_step(gradient, variable, learning_rate)` and
+    nothing else. Through that wrapper, a `tf.function` that applies the optimizer keeps every
+    variable it captured alive after the trainer is gone (Keras 3.15 / TF 2.21, graph and XLA
+    alike): each stack's weights and slots stayed in memory to the end of the process, and a
+    book-tier run grew by gigabytes over its claims (`tests/test_stacked_engine.py` pins it).
+    Clipping, weight decay and the iteration count stay keras' own (`Optimizer.apply`)."""
+
+    def update_directly(grads, trainable_variables, learning_rate):
+        for grad, variable in zip(grads, trainable_variables):
+            optimizer.update_step(grad, variable.value if isinstance(variable, keras.Variable) else variable,
+                                  learning_rate)
+
+    optimizer._backend_update_step = update_directly
+    return optimizer
+
+
 def _loss_and_hits(spec: ExperimentSpec, y, probs):
     """Per-sample loss (S, B) and correct predictions (S, B) with keras' own functions."""
     if spec.loss == "binary_crossentropy":
@@ -145,11 +164,12 @@ class StackedTrainer(stacking.SeedStackTrainer):
         self.seeds, self.rows = net.seeds, int(self.y_train.shape[-1])
         self.per_seed_x = len(x_train.shape) == 3
         self.per_seed_y = len(y_train.shape) == 2
-        self.optimizer = compile_model(spec).optimizer
+        self.optimizer = without_distribution(compile_model(spec).optimizer)
         self.optimizer.build(net.variables)
         self._train_step = tf.function(self._train_step_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._bag_train_step = tf.function(self._bag_train_step_impl, jit_compile=False, input_signature=(
-            tf.TensorSpec([None, None], tf.int32), BAGS_SIGNATURE, BAGS_SIGNATURE))
+            tf.TensorSpec(self.y_train.shape, self.y_train.dtype), tf.TensorSpec([None, None], tf.int32),
+            BAGS_SIGNATURE, BAGS_SIGNATURE))
         # keras' update fused by XLA inside the uncompiled bag step: 5 ms instead of 12 per seed
         # and step for the 10,000 x 512 kernel (measured, 2-core AMD EPYC)
         self._fused_apply = tf.function(lambda grads: self.optimizer.apply(grads, self.net.variables),
@@ -162,9 +182,9 @@ class StackedTrainer(stacking.SeedStackTrainer):
     def _gather(self, x, per_seed: bool, idx):
         return tf.gather(x, idx, batch_dims=1) if per_seed else tf.gather(x, idx)
 
-    def _train_step_impl(self, idx):
-        xb = self._gather(self.x_train, self.per_seed_x, idx)
-        yb = self._gather(self.y_train, self.per_seed_y, idx)
+    def _train_step_impl(self, x_train, y_train, idx):
+        xb = self._gather(x_train, self.per_seed_x, idx)
+        yb = self._gather(y_train, self.per_seed_y, idx)
         with tf.GradientTape() as tape:
             probs = self.net(xb, training=True)
             loss, hits = _loss_and_hits(self.spec, yb, probs)
@@ -179,13 +199,13 @@ class StackedTrainer(stacking.SeedStackTrainer):
         kernel = self.net.first.kernel.value
         return tf.reshape(kernel, (-1, tf.shape(kernel)[2]))
 
-    def _bag_train_step_impl(self, idx, forward: Bags, transposed: Bags):
+    def _bag_train_step_impl(self, y_train, idx, forward: Bags, transposed: Bags):
         """One step on multi-hot rows: the first layer's product and kernel gradient as bag sums
         (bags.py), every other gradient by the tape. The same loss and update as the dense step."""
         first = self.net.first
         seeds, batch = tf.shape(idx)[0], tf.shape(idx)[1]
         z = tf.reshape(bag_sum(self._first_kernel_table(), forward), (seeds, batch, -1))
-        yb = self._gather(self.y_train, self.per_seed_y, idx)
+        yb = self._gather(y_train, self.per_seed_y, idx)
         variables = [v.value for v in self.net.variables]
         with tf.GradientTape() as tape:
             tape.watch(z)
@@ -216,17 +236,17 @@ class StackedTrainer(stacking.SeedStackTrainer):
         for start in range(0, n, b):
             idx = perm[:, start : start + b]
             forward, transposed = bags.stacked_rows(self.x_train, idx, self.fan_in)
-            loss, hits = self._bag_train_step(tf.constant(idx), forward, transposed)
+            loss, hits = self._bag_train_step(self.y_train, tf.constant(idx), forward, transposed)
             loss_sum += loss * idx.shape[1]
             hit_sum += hits
         return loss_sum, hit_sum
 
-    def _train_steps_impl(self, batches):
+    def _train_steps_impl(self, x_train, y_train, batches):
         """All full batches of an epoch in one compiled loop; batches: (steps, S, B)."""
         seeds = self.net.seeds
 
         def body(step, loss_sum, hit_sum):
-            loss, hits = self._train_step_impl(batches[step])
+            loss, hits = self._train_step_impl(x_train, y_train, batches[step])
             return step + 1, loss_sum + loss, hit_sum + hits
 
         _, loss_sum, hit_sum = tf.while_loop(
@@ -267,10 +287,10 @@ class StackedTrainer(stacking.SeedStackTrainer):
         n, b = perm.shape[1], self.spec.batch_size
         full = n // b
         batches = perm[:, : full * b].reshape(len(perm), full, b).transpose(1, 0, 2)
-        loss_sum, hit_sum = self._train_steps(tf.constant(batches))
+        loss_sum, hit_sum = self._train_steps(self.x_train, self.y_train, tf.constant(batches))
         loss_sum = loss_sum * b  # keras weights each batch's loss by its size
         if n % b:
-            loss, hits = self._train_step(tf.constant(perm[:, full * b :]))
+            loss, hits = self._train_step(self.x_train, self.y_train, tf.constant(perm[:, full * b :]))
             loss_sum += loss * (n % b)
             hit_sum += hits
         return loss_sum.numpy(), hit_sum.numpy()
