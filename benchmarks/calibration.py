@@ -25,7 +25,7 @@ from fml_bench.calibration import CalibrationRow, calibrate_claim
 from fml_bench.claims import CLAIMS, FAMILY_SIZE
 from fml_bench.pilot_values import load_values
 from fml_bench.plans import plan_for
-from fml_bench.stats import TwoStageDesign
+from fml_bench.stats import SequentialDesign
 
 
 @contextmanager
@@ -54,8 +54,8 @@ def table(tier: str, worlds: int, claims: list[str], test: str = part_tests.SIGN
                 continue
             pilot, _, _ = stored
             plan = plan_for(claim.id, tier)
-            design = TwoStageDesign(plan.n1, plan.n2, alpha / FAMILY_SIZE)
-            out += [(row, (plan.n1, plan.n2)) for row in calibrate_claim(claim.id, claim.parts, pilot, tier,
+            design = SequentialDesign.of(plan.looks, alpha / FAMILY_SIZE)
+            out += [(row, design.looks) for row in calibrate_claim(claim.id, claim.parts, pilot, tier,
                                                                         design, worlds)]
     return out
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     headers += [f"rate ({t} t)" for t in others]
     body = []
     for i, (row, looks) in enumerate(rows):
-        line = [row.claim, row.part, f"{looks[0]}/{looks[1]}", row.world, row.false_verdict, f"{row.rate:.5f}",
+        line = [row.claim, row.part, "/".join(map(str, looks)), row.world, row.false_verdict, f"{row.rate:.5f}",
                 f"{row.nominal:.5f}", f"{row.limit:.5f}", "yes" if row.ok else "**no**"]
         for other in others.values():
             o = other[i][0]

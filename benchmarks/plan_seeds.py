@@ -28,7 +28,7 @@ from fml_bench.experiments import get_spec
 from fml_bench.hypotheses import Kind
 from fml_bench.pilot_values import load_values, record_values
 from fml_bench.planning import plan_claim, plan_knockout
-from fml_bench.plans import KNOCKOUT_PILOT_FIRST_SEED, PILOT_FIRST_SEED, PLANS_FILE, next_seed_block
+from fml_bench.plans import KNOCKOUT_PILOT_FIRST_SEED, PILOT_FIRST_SEED, PLANS_FILE, entry_looks, next_seed_block
 from fml_bench.runner import run_experiment
 from fml_bench.store import RunStore, write_atomically
 from fml_bench.tiers import get_tier
@@ -66,11 +66,11 @@ def record_plan(plans_file: Path, tier: str, claim_id: str, entry: dict, section
         previous = plans.get(claim_id)
         changes = list(previous.get("changes", [])) if previous else []
         first_seed = previous.get("first_seed", 0) if previous else 0
-        replaced = previous and ((previous["n1"], previous["n2"]) != (entry["n1"], entry["n2"])
+        replaced = previous and (entry_looks(previous) != entry_looks(entry)
                                  or previous.get("source") != entry.get("source"))
         if replaced:
-            start = previous.get("first_seed", 0)
-            changes.append(f"({previous['n1']}, {previous['n2']}) at seeds {start}-{start + previous['n2'] - 1} "
+            start, looks = previous.get("first_seed", 0), entry_looks(previous)
+            changes.append(f"({', '.join(map(str, looks))}) at seeds {start}-{start + looks[-1] - 1} "
                            f"until {dt.date.today()}: {previous['source']}")
             first_seed = next_seed_block(previous)
         plans[claim_id] = {**entry, "first_seed": first_seed, "changes": changes}
@@ -124,13 +124,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.knockouts:
             entry = plan_knockout(claim.parts, pilot, tier.name, alpha, args.worlds, 2024, same,
                                   max_seeds=max(args.max_seeds, 256))
-            print(f"{claim.id:26s} knock-out n1={entry['n1']:3d} n2={entry['n2']:3d} "
+            print(f"{claim.id:26s} knock-out looks={entry['looks']} "
                   f"P(fail|bound)={entry['p_fail_bound']:.4f} P(fail|pilot)={entry['p_fail_pilot']:.4f} "
                   f"E[seeds]={entry['expected_seeds']:.1f}{'' if entry['target_met'] else '  (target not met)'}",
                   flush=True)
         else:
             entry = plan_claim(claim.parts, pilot, tier.name, alpha, args.worlds, 2024, max_seeds=args.max_seeds)
-            print(f"{claim.id:26s} n1={entry['n1']:3d} n2={entry['n2']:3d} P(pass|bound)={entry['p_pass']:.3f} "
+            print(f"{claim.id:26s} looks={entry['looks']} P(pass|bound)={entry['p_pass']:.3f} "
                   f"P(pass|pilot)={entry['p_pass_pilot']:.3f} P(fail|0)={entry['p_fail']:.3f} "
                   f"E[seeds]={entry['expected_seeds']:.1f}{'' if entry['target_met'] else '  (target not met)'}",
                   flush=True)

@@ -35,6 +35,17 @@ def test_a_plan_made_by_other_tests_takes_a_fresh_block_of_seeds(tmp_path: Path)
     assert entry["first_seed"] == 300 and entry["changes"][0].startswith("(128, 256) at seeds 0-255 until")
 
 
+def test_a_design_of_more_looks_replaces_a_two_look_plan_on_a_fresh_block(tmp_path: Path) -> None:
+    plans = tmp_path / "seed_plans.json"
+    record_plan(plans, "book", "d", _entry(24, 48, "sign tests"))  # written before plans had "looks"
+    record_plan(plans, "book", "d", {**_entry(0, 0, "sign tests"), "looks": [10, 20, 40, 80]})
+    entry = json.loads(plans.read_text())["plans"]["book"]["d"]
+    assert entry["first_seed"] == 100 and entry["changes"][0].startswith("(24, 48) at seeds 0-47 until")
+    record_plan(plans, "book", "d", {**_entry(0, 0, "sign tests"), "looks": [10, 20, 40]})
+    entry = json.loads(plans.read_text())["plans"]["book"]["d"]
+    assert entry["first_seed"] == 200 and entry["changes"][1].startswith("(10, 20, 40, 80) at seeds 100-179 until")
+
+
 def _write_many(plans: Path, claim_id: str) -> None:
     for n in range(1, 21):
         record_plan(plans, "book", claim_id, _entry(n, 2 * n))

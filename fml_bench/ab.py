@@ -90,10 +90,10 @@ def build_key(build: Build) -> str:
 
 
 def run_claims(build: Build, side_dir: Path, tier: str, claims: Sequence[str], engine: str | None,
-               log: Callable[[str], None], seeds: tuple[int, int] | None = None) -> dict:
+               log: Callable[[str], None], seeds: tuple[int, ...] | None = None) -> dict:
     """`fml-bench check` of `claims` inside `build`; its results document. The build's store is
     `side_dir/store-<build key>`, reused when the A/B is rerun with the same build. `seeds`
-    (n1, n2) overrides the claims' plans: they are powered for verdicts, and seeing a change of
+    (the looks' seed counts) overrides the claims' plans: they are powered for verdicts, and seeing a change of
     an effect between builds may need more."""
     reports = side_dir / "reports"
     store = side_dir / f"store-{build_key(build)}"
@@ -241,7 +241,7 @@ def run_ab(builds: dict[str, Build], tier: str, claims: Sequence[str], folder: P
            epochs: int = 6, engine: str | None = None, timing_engine: str = "reference",
            timing_tier: str | None = None, effects: bool = True,
            speed: bool = True, alpha: float = ab_stats.DEFAULT_ALPHA, threshold: float = ab_stats.SLOWER_THRESHOLD,
-           log: Callable[[str], None] = print, seeds: tuple[int, int] | None = None) -> ABResult:
+           log: Callable[[str], None] = print, seeds: tuple[int, ...] | None = None) -> ABResult:
     """Run both sides and compare; the caller writes the report."""
     folder.mkdir(parents=True, exist_ok=True)
     info = {side: {"label": b.label, "python": str(b.python), "versions": b.versions, "describe": b.describe()}

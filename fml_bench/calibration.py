@@ -24,7 +24,7 @@ from scipy import stats as sps
 from fml_bench import part_tests
 from fml_bench.hypotheses import Kind, Part
 from fml_bench.simulation import Values, simulate
-from fml_bench.stats import TwoStageDesign
+from fml_bench.stats import SequentialDesign
 from fml_bench.verdicts import fail_level
 
 ZERO, AT_SESOI = "zero", "sesoi"
@@ -93,7 +93,7 @@ def binomial_limit(nominal: float, worlds: int, quantile: float = 0.99) -> float
 
 
 def calibrate_claim(claim_id: str, parts: tuple[Part, ...], pilot: list[Values], tier: str,
-                    design: TwoStageDesign, worlds: int, seed: int = 0) -> list[CalibrationRow]:
+                    design: SequentialDesign, worlds: int, seed: int = 0) -> list[CalibrationRow]:
     """Every part's false pass at zero and false fail at its SESOI, each part on its own through
     the design's looks, and the claim's false fail with every part at its SESOI at once."""
     level = design.alpha

@@ -101,8 +101,8 @@ def cmd_plans(args) -> int:
             engine = default_engine(TIERS[tier].engine)
             per_seed = sum(seed_cost(get_spec(name, tier), tier, engine) for name in claim.experiments())
             design = planned_design(claim, tier)  # at alpha 0.05, as `fml-bench check` by default
-            expected = plan.expected_seeds if plan.expected_seeds is not None else design.n1
-            minutes = f"{per_seed * expected / 60:.1f} / {per_seed * design.n2 / 60:.1f}"
+            expected = plan.expected_seeds if plan.expected_seeds is not None else design.first_look
+            minutes = f"{per_seed * expected / 60:.1f} / {per_seed * design.last_look / 60:.1f}"
             dead = "; ".join(f"look at {n}: {', '.join(parts)}" for n, parts in dead_looks(claim, design).items())
             sesoi = "; ".join(f"{p.id} {p.sesoi_for(tier).value:g} ({p.sesoi_for(tier).source})" for p in claim.parts)
             chances = ("n/a" if plan.p_pass is None else f"{plan.p_pass:.2f}",
@@ -111,17 +111,17 @@ def cmd_plans(args) -> int:
             per_part = "; ".join(f"{f['part']} {f['p_pass_bound']:.2f} / {f['p_fail_zero']:.2f}" for f in plan.parts)
             ko = knockout_plan_for(claim.id, tier)
             ko_design = ("its own plan: not planned" if ko is None else
-                         f"{ko.n1}, {ko.n2}: P(fail) {ko.p_fail_bound:.3f} at the pilots' bound, "
+                         f"{_looks(ko.looks)}: P(fail) {ko.p_fail_bound:.3f} at the pilots' bound, "
                          f"{ko.p_fail_pilot:.3f} at the pilots")
-            rows.append([claim.id, tier, sesoi, f"{plan.n1}, {plan.n2}", expected_seeds, minutes, dead or "-",
+            rows.append([claim.id, tier, sesoi, _looks(plan.looks), expected_seeds, minutes, dead or "-",
                          *chances, per_part or "-", claim.knockout.says if claim.knockout else "", ko_design,
                          plan.source])
-    print(tabulate(rows, headers=["claim", "tier", "smallest effect of interest (source)", "seeds (n1, n2)",
+    print(tabulate(rows, headers=["claim", "tier", "smallest effect of interest (source)", "seeds at each look",
                                   "expected seeds", "training min (expected / at most)",
                                   "parts a look cannot pass (alpha 0.05)",
                                   "P(pass | pilots' bound)", "P(fail | 0)",
                                   "per part: P(pass | bound) / P(fail | its effect 0)",
-                                  "knock-out", "knock-out seeds (n1, n2)", "plan from"], tablefmt="github",
+                                  "knock-out", "knock-out seeds at each look", "plan from"], tablefmt="github",
                    disable_numparse=True))
     print("\nTraining minutes per claim from the cost table (fml_bench/costs.json, seconds per seed measured "
           "by benchmarks/measure_costs.py) at the tier's default engine; experiments shared by claims count "
@@ -132,6 +132,10 @@ def cmd_plans(args) -> int:
             print(f"The {tier} tier's engine here ({engine}) has no measured costs: its minutes use the table's "
                   "fallback rate per epoch, a rough guess.")
     return 0
+
+
+def _looks(looks: tuple[int, ...]) -> str:
+    return ", ".join(str(n) for n in looks)
 
 
 def _progress_printer(total: int | None):
@@ -462,8 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="K/N: train only this shard's (experiment, seed-block) units, write no report")
     p.add_argument("--shard-count", type=options.int_at_least(1), default=None,
                    help="N, with the shard index from $JOB_COMPLETION_INDEX (a Kubernetes Indexed Job)")
-    p.add_argument("--look", type=int, choices=[1, 2], default=1,
-                   help="with --shard: 1 trains first looks; 2 the second looks the stored first looks need")
+    p.add_argument("--look", type=options.int_at_least(1), default=1,
+                   help="with --shard: 1 trains first looks; 2, 3, ... the seeds each later look adds, for the "
+                        "claims the stored earlier looks leave undecided")
     p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                    help="train on Ray (a local instance, or the cluster at ADDRESS), then check from the store")
     p.add_argument("--no-train", action="store_true",

@@ -50,17 +50,18 @@ def stack_memory_gb() -> float | None:
     return number
 
 
-def seed_plan(value: str) -> tuple[int, int]:
-    """Seeds per arm: 'N' (one look) or 'N1,N2' (two looks), each at least 2, N1 <= N2 <= MAX_SEEDS."""
+def seed_plan(value: str) -> tuple[int, ...]:
+    """Seeds per arm at each look: 'N' (one look) or 'N1,N2,...' (increasing, each at least 2,
+    at most MAX_SEEDS); a repeated count is one look ('10,10' is '10')."""
     try:
         parts = [int(v) for v in value.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seeds takes N or N1,N2 (whole numbers), got {value!r}") from None
-    if len(parts) not in (1, 2) or min(parts) < 2 or parts[0] > parts[-1]:
-        raise argparse.ArgumentTypeError(f"--seeds takes N or N1,N2 with 2 <= N1 <= N2, got {value!r}")
+        raise argparse.ArgumentTypeError(f"--seeds takes N or N1,N2,... (whole numbers), got {value!r}") from None
+    if min(parts) < 2 or any(b < a for a, b in zip(parts, parts[1:])):
+        raise argparse.ArgumentTypeError(f"--seeds takes N or increasing N1,N2,... each at least 2, got {value!r}")
     if parts[-1] > MAX_SEEDS:
         raise argparse.ArgumentTypeError(f"--seeds takes at most {MAX_SEEDS} seeds, got {value!r}")
-    return parts[0], parts[-1]
+    return tuple(sorted(set(parts)))
 
 
 def seed_count(value: str) -> int:
@@ -148,7 +149,8 @@ SUITE_OPTIONS: tuple[Option, ...] = (
            default=_env("FML_BENCH_ENGINE")),
     Option("--keras-backend", "Keras backend ($KERAS_BACKEND); jax and torch run the vectorised engine by default",
            choices=_keras_backends),
-    Option("--seeds", "seeds per arm: N, or N1,N2 for the two looks (default: each claim's plan)", type=seed_plan),
+    Option("--seeds", "seeds per arm: N, or N1,N2,... for a look after each (default: each claim's plan)",
+           type=seed_plan),
     Option("--alpha", "family-wise error rate of the run (0.05)", type=alpha, default=lambda: 0.05),
     Option("--report-dir", "reports folder ($FML_BENCH_REPORTS)"),
     Option("--baseline", "results.json (or report folder) of a previous run to compare with; read before training"),

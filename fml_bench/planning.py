@@ -1,4 +1,4 @@
-"""Seed plans from pilot values: the two-look design of least expected seeds at which a claim
+"""Seed plans from pilot values: the sequential design of least expected seeds at which a claim
 passes with P >= 0.95 at the pilots' lower confidence bound and fails with P >= 0.95 when its
 effect is gone (each part's on its own, and all at once); a knock-out's design fails with
 P >= 0.99 at the bound of its own pilots. Every probability is simulated through the decision
@@ -24,8 +24,8 @@ import numpy as np
 
 from fml_bench.calibration import ZERO, boundary_world
 from fml_bench.hypotheses import Kind, Part
-from fml_bench.simulation import Outcome, Values, looks, looks_without_power, simulate
-from fml_bench.stats import TwoStageDesign, order_statistic_rank
+from fml_bench.simulation import Outcome, Values, looks_without_power, simulate
+from fml_bench.stats import SequentialDesign, order_statistic_rank
 
 PASS_TARGET = 0.95
 FAIL_TARGET = 0.95
@@ -34,14 +34,28 @@ BOUND_CONFIDENCE = 0.95
 FIRST_LOOKS = (10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256)  # 2^-10: a sign test's first decision
 
 
-def candidate_designs(alpha: float, max_seeds: int) -> list[TwoStageDesign]:
-    """Single looks and two looks (second at 1.5x and 2x the first) up to `max_seeds`."""
-    out = []
+#: Later looks as multiples of the first: one look, two (the second at 1.5x or 2x), three
+#: (doubling, or 1.5x then 3x) and four (doubling). More looks let a strong effect stop at a small
+#: first look while a weak one still reaches many seeds (issue 19); each look's level is its
+#: share of alpha (`stats.SequentialDesign`).
+LOOK_PATTERNS = ((1,), (1, 1.5), (1, 2), (1, 1.5, 3), (1, 2, 4), (1, 2, 4, 8))
+
+
+def candidate_designs(alpha: float, max_seeds: int) -> list[SequentialDesign]:
+    """Designs of one to four looks (`LOOK_PATTERNS` from each of `FIRST_LOOKS`) up to `max_seeds`."""
+    out = {}
     for n1 in FIRST_LOOKS:
-        for n2 in sorted({n1, int(round(1.5 * n1)), 2 * n1}):
-            if n2 <= max_seeds:
-                out.append(TwoStageDesign(n1=n1, n2=n2, alpha=alpha))
-    return out
+        for pattern in LOOK_PATTERNS:
+            looks = tuple(sorted({int(round(n1 * m)) for m in pattern}))
+            if looks[-1] <= max_seeds:
+                out[looks] = SequentialDesign(looks, alpha)
+    return list(out.values())
+
+
+def _cheaper(expected_seeds: float, design: SequentialDesign) -> tuple:
+    """Order among designs meeting their targets: fewer expected seeds (to a tenth of a seed: the
+    worlds' own noise), then fewer seeds at most, then fewer looks."""
+    return (-round(expected_seeds, 1), -design.last_look, -len(design.looks))
 
 
 def median_margin(oriented: np.ndarray, confidence: float = BOUND_CONFIDENCE) -> float:
@@ -96,8 +110,8 @@ def zero_world(part: Part, a: np.ndarray, b: np.ndarray | None, sesoi: float) ->
     return boundary_world(part, a, b, sesoi, ZERO)
 
 
-def _row(design: TwoStageDesign) -> dict:
-    return {"n1": design.n1, "n2": design.n2}
+def _row(design: SequentialDesign) -> dict:
+    return {"looks": list(design.looks)}
 
 
 def plan_claim(parts: Sequence[Part], pilot: Sequence[Values], tier: str, alpha: float, worlds: int, seed: int,
@@ -123,7 +137,8 @@ def plan_claim(parts: Sequence[Part], pilot: Sequence[Values], tier: str, alpha:
                  "parts": [_part_figures(p, i, at_bound, alone[i]) for i, p in enumerate(parts)]}
         claim_met = at_bound.p_pass >= PASS_TARGET and all_zero.p_fail >= FAIL_TARGET
         parts_met = claim_met and all(o.p_fail >= FAIL_TARGET for o in alone)
-        key = (claim_met, parts_met, -at_pilot.expected_seeds if claim_met else min(at_bound.p_pass, all_zero.p_fail))
+        key = (claim_met, parts_met, *(_cheaper(at_pilot.expected_seeds, design) if claim_met
+                                         else (min(at_bound.p_pass, all_zero.p_fail),)))
         if best_key is None or key > best_key:
             best, best_key = {**entry, "target_met": claim_met, "parts_target_met": parts_met}, key
     if best is None:
@@ -152,8 +167,7 @@ def plan_knockout(parts: Sequence[Part], pilot: Sequence[Values], tier: str, alp
         at_bound = simulate(parts, bound, tier, design, worlds, np.random.default_rng(seed + 1))
         at_pilot = simulate(parts, pilot, tier, design, worlds, np.random.default_rng(seed + 2))
         met = at_bound.p_fail >= KNOCKOUT_TARGET
-        # equal expected seeds: fewer looks (a first look at 5 seeds cannot fail a sign test)
-        key = (met, -at_pilot.expected_seeds if met else at_bound.p_fail, -len(looks(design)))
+        key = (met, *(_cheaper(at_pilot.expected_seeds, design) if met else (at_bound.p_fail,)))
         if best_key is None or key > best_key:
             best = {**_row(design), "p_fail_bound": round(at_bound.p_fail, 4),
                     "p_fail_pilot": round(at_pilot.p_fail, 4), "expected_seeds": round(at_pilot.expected_seeds, 2),

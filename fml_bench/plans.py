@@ -1,4 +1,4 @@
-"""Seed plans: for each claim and tier, the two looks (n1, n2) of its sequential design, with
+"""Seed plans: for each claim and tier, the looks (seed counts) of its sequential design, with
 the figures they were computed from (`benchmarks/plan_seeds.py` writes `seed_plans.json`).
 
 Pilot runs use seeds from `PILOT_FIRST_SEED` on; confirmatory runs from
@@ -27,15 +27,15 @@ PLANS_FILE = Path(__file__).with_name("seed_plans.json")
 
 @dataclass(frozen=True)
 class SeedPlan:
-    """n1, n2: seeds at the first and second look. p_pass: the chance of *pass* if the effect
-    is at the pilots' lower 95% bound; p_fail: the chance of *fail* if it is zero (the knock-out);
-    both simulated through the claim's own decision at its level. source: how the plan was made.
+    """looks: the seed counts at which the claim is looked at (increasing; `stats.SequentialDesign`).
+    p_pass: the chance of *pass* if the effect is at the pilots' lower 95% bound; p_fail: the
+    chance of *fail* if it is zero (the knock-out); both simulated through the claim's own
+    decision at its level. source: how the plan was made.
     changes: earlier plans of this claim, the seeds they looked at and the alpha they had spent,
     in order (the seed ledger: a new plan starts on a fresh block, `first_seed`, so the looks an
     earlier design spent are never looked at again under the new one)."""
 
-    n1: int
-    n2: int
+    looks: tuple[int, ...]
     p_pass: float | None  # None: not simulated (no pilots at this tier)
     p_fail: float | None
     source: str
@@ -48,12 +48,11 @@ class SeedPlan:
 
 @dataclass(frozen=True)
 class KnockoutPlan:
-    """n1, n2: the knock-out's looks. p_fail_pilot: P(fail) simulated on its pilots as measured;
+    """looks: the knock-out's looks (seed counts). p_fail_pilot: P(fail) simulated on its pilots as measured;
     p_fail_bound: at their lower confidence bound (each part's fail test made as hard as the
     pilots' one-sided 95% bound allows); source: how the plan was made."""
 
-    n1: int
-    n2: int
+    looks: tuple[int, ...]
     p_fail_pilot: float
     p_fail_bound: float
     source: str
@@ -62,12 +61,19 @@ class KnockoutPlan:
 SEED_BLOCK = 100
 
 
+def entry_looks(entry: dict) -> tuple[int, ...]:
+    """A plan entry's looks: "looks", or the first and second look ("n1", "n2") of the two-look
+    entries written before designs could have more (a repeated count is one look)."""
+    looks = entry["looks"] if "looks" in entry else (entry["n1"], entry["n2"])
+    return tuple(sorted({int(n) for n in looks}))
+
+
 def next_seed_block(previous: dict | None) -> int:
     """Where a replacing plan's seeds start: the first multiple of SEED_BLOCK past every seed the
     plan it replaces could have looked at (0 for a first plan)."""
     if previous is None:
         return 0
-    end = int(previous.get("first_seed", 0)) + int(previous["n2"])
+    end = int(previous.get("first_seed", 0)) + entry_looks(previous)[-1]
     return -(-end // SEED_BLOCK) * SEED_BLOCK
 
 
@@ -86,7 +92,7 @@ def knockout_plan_for(claim_id: str, tier: str) -> KnockoutPlan | None:
     entry = _document().get("knockouts", {}).get(tier, {}).get(claim_id)
     if entry is None:
         return None
-    return KnockoutPlan(n1=entry["n1"], n2=entry["n2"], p_fail_pilot=entry["p_fail_pilot"],
+    return KnockoutPlan(looks=entry_looks(entry), p_fail_pilot=entry["p_fail_pilot"],
                         p_fail_bound=entry["p_fail_bound"], source=entry["source"])
 
 
@@ -97,7 +103,7 @@ def plan_for(claim_id: str, tier: str) -> SeedPlan:
     except KeyError:
         raise UnknownNameError(f"no seed plan for claim {claim_id!r} at tier {tier!r} in {PLANS_FILE.name}; "
                                f"run `python benchmarks/plan_seeds.py --tier {tier}`") from None
-    return SeedPlan(n1=entry["n1"], n2=entry["n2"], p_pass=entry["p_pass"], p_fail=entry["p_fail"],
+    return SeedPlan(looks=entry_looks(entry), p_pass=entry["p_pass"], p_fail=entry["p_fail"],
                     source=entry["source"], changes=tuple(entry.get("changes", ())),
                     family_size=entry.get("family_size"), expected_seeds=entry.get("expected_seeds"),
                     parts=tuple(entry.get("parts", ())), first_seed=int(entry.get("first_seed", 0)))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from fml_bench.claims import Claim
 from fml_bench.errors import FmlBenchError
-from fml_bench.shards import WorkUnit, work_units
+from fml_bench.shards import WorkUnit, rounds, work_units
 from fml_bench.suite import SuiteConfig
 
 
@@ -36,7 +36,8 @@ def _train_unit(store_location: str, unit: WorkUnit, engine: str, env: dict[str,
 def run_on_ray(claims: Sequence[Claim], config: SuiteConfig, store_location: str | Path,
                address: str | None = None, say: Callable[[str], None] = print,
                cpus_per_task: float = 1.0) -> None:
-    """Train every unit the claims need on Ray (look 1, then look 2), into the store."""
+    """Train every unit the claims need on Ray, look by look (a later look only for the claims
+    the stored earlier ones leave undecided), into the store."""
     try:
         import ray
     except ImportError as exc:
@@ -49,7 +50,7 @@ def run_on_ray(claims: Sequence[Claim], config: SuiteConfig, store_location: str
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     task = ray.remote(num_cpus=cpus_per_task)(_train_unit)
     try:
-        for look in (1, 2):
+        for look in range(1, rounds(claims, config) + 1):
             units = work_units(claims, config, look)
             if not units:
                 continue

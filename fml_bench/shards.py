@@ -1,15 +1,15 @@
 """Splitting a suite run over machines: shards of (experiment, seed-block) work, balanced by
 measured cost, the same on every machine.
 
-A claim's sequential design decides after its first look whether it needs the second, and the
-first look needs every arm. So sharded training runs in rounds:
+A claim's sequential design decides after each look whether it needs the next, and a look
+needs every arm. So sharded training runs in rounds, one per look (`rounds`):
 
 1. `fml-bench check --shard K/N --look 1` on N machines: the first look's seeds of every
    selected claim's experiments (an experiment shared by claims is trained once, for the
    largest first look among them).
-2. `fml-bench check --shard K/N --look 2` (optional, on the same N): the second look's extra
-   seeds of the claims that the stored first looks leave undecided. Every machine computes the
-   same list from the same complete first looks.
+2. `fml-bench check --shard K/N --look 2` (optional, on the same N), then `--look 3` and on up to
+   `rounds`: the seeds that look adds, for the claims that the stored earlier looks leave
+   undecided. Every machine computes the same list from the same complete earlier looks.
 3. `fml-bench check --no-train`: the verdicts and the report from the store alone; a missing run
    is named.
 
@@ -34,7 +34,7 @@ from fml_bench.claims import MEASUREMENT, Claim
 from fml_bench.errors import FmlBenchError
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.report.claim_results import INCONCLUSIVE
-from fml_bench.suite import SuiteConfig, claim_specs, first_look, stored_runs_only
+from fml_bench.suite import SuiteConfig, claim_specs, result_through, stored_runs_only
 
 BLOCK_SEEDS = 8  # seeds per unit at most: the stacked engine trains a block in one graph
 K8S_INDEX_ENV = "JOB_COMPLETION_INDEX"
@@ -95,27 +95,35 @@ def seed_cost(spec: ExperimentSpec, tier: str, engine: str) -> float:
 def _seeds_needed(claims: Sequence[Claim], config: SuiteConfig, look: int) -> dict[str, tuple[ExperimentSpec, set]]:
     out: dict[str, tuple[ExperimentSpec, set]] = {}
     for claim in claims:
-        design = config.design(claim)
-        if look == 1:  # a measurement has one look, at its full plan
-            n = design.n2 if claim.kind == MEASUREMENT else design.n1
-            seeds = range(config.first_seed(claim), config.first_seed(claim) + n)
-        elif design.n2 > design.n1 and _undecided_at_first_look(claim, config):
-            seeds = range(config.first_seed(claim) + design.n1, config.first_seed(claim) + design.n2)
-        else:
+        design, first = config.design(claim), config.first_seed(claim)
+        if claim.kind == MEASUREMENT:  # one look, at its full plan
+            if look > 1:
+                continue
+            seeds = range(first, first + design.last_look)
+        elif look > len(design.looks) or (look > 1 and not _undecided_through(claim, config, look - 1)):
             continue
+        else:
+            seeds = range(first + (design.looks[look - 2] if look > 1 else 0), first + design.looks[look - 1])
         for spec in claim_specs(claim, config):
             out.setdefault(spec.name, (spec, set()))[1].update(seeds)
     return out
 
 
-def _undecided_at_first_look(claim: Claim, config: SuiteConfig) -> bool:
-    """From the stored first look (a MissingRunsError names what round 1 has not trained)."""
+def rounds(claims: Sequence[Claim], config: SuiteConfig) -> int:
+    """The most looks any of `claims` has: the training rounds a sharded run may need."""
+    return max((len(config.design(claim).looks) for claim in claims), default=1)
+
+
+def _undecided_through(claim: Claim, config: SuiteConfig, looks: int) -> bool:
+    """From the stored runs of the first `looks` looks (a MissingRunsError names what the earlier
+    rounds have not trained)."""
     store_only = dataclasses.replace(config, runner=stored_runs_only(config.store, config.engine))
-    return claim.kind != MEASUREMENT and first_look(claim, store_only).verdict == INCONCLUSIVE
+    return result_through(claim, store_only, looks).verdict == INCONCLUSIVE
 
 
 def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int, shards: int = 1) -> list[WorkUnit]:
-    """Every (experiment, seed-block) unit of `look` (1 or 2) for `claims`, in a fixed order.
+    """Every (experiment, seed-block) unit of `look` (1, 2, ...: the seeds that look adds, for
+    the claims the stored earlier looks leave undecided) for `claims`, in a fixed order.
 
     Blocks hold at most BLOCK_SEEDS seeds, and fewer for an expensive experiment: no block costs
     more than half a shard's fair share (or one seed), so one experiment cannot unbalance a split."""

@@ -15,7 +15,7 @@ import numpy as np
 
 from fml_bench.hypotheses import Kind, Part
 from fml_bench.part_tests import sign_test_floor
-from fml_bench.stats import TwoStageDesign
+from fml_bench.stats import SequentialDesign
 from fml_bench.verdicts import fail_level, p_values
 
 PASS_CODE, FAIL_CODE, UNDECIDED = 1, -1, 0
@@ -50,22 +50,18 @@ class Outcome:
     worlds: int
 
 
-def looks(design: TwoStageDesign) -> list[int]:
-    return [design.n1] + ([design.n2] if design.n2 > design.n1 else [])
-
-
-def looks_without_power(parts: Sequence[Part], design: TwoStageDesign) -> dict[int, list[str]]:
+def looks_without_power(parts: Sequence[Part], design: SequentialDesign) -> dict[int, list[str]]:
     """Per look (its seed count), the parts it cannot pass whatever the data: parts decided by
     sign tests (every part but a spread) whose floor `part_tests.sign_test_floor(n)` (every seed
     the book's way) is not below the look's level (issue 20)."""
     out = {n: [p.id for p in parts if p.kind is not Kind.LESS_SPREAD and sign_test_floor(n) >= design.level(n)]
-           for n in looks(design)}
+           for n in design.looks}
     return {n: ids for n, ids in out.items() if ids}
 
 
-def simulate(parts: Sequence[Part], values: Sequence[Values], tier: str, design: TwoStageDesign, worlds: int,
+def simulate(parts: Sequence[Part], values: Sequence[Values], tier: str, design: SequentialDesign, worlds: int,
              rng: np.random.Generator, fail_parts: int | None = None, chunk: int = 4096) -> Outcome:
-    """Draw `worlds` worlds of design.n2 seeds with replacement from `values` (per part, the pilot
+    """Draw `worlds` worlds of design.last_look seeds with replacement from `values` (per part, the pilot
     (a, b), all parts sharing each world's draws, so arms and parts keep their correlations) and
     decide them through the design's looks. fail_parts: the number of parts of the claim whose
     fail level applies (default: len(parts); a part simulated alone keeps its claim's)."""
@@ -75,12 +71,12 @@ def simulate(parts: Sequence[Part], values: Sequence[Values], tier: str, design:
     part_final = np.empty((len(parts), worlds), int)
     seeds_used = np.empty(worlds, float)
     for start in range(0, worlds, chunk):
-        idx = rng.integers(0, n_pilot, (min(chunk, worlds - start), design.n2))
+        idx = rng.integers(0, n_pilot, (min(chunk, worlds - start), design.last_look))
         claim_code = np.full(len(idx), UNDECIDED)
         part_code = np.full((len(parts), len(idx)), UNDECIDED)
-        used = np.full(len(idx), float(design.n2))
+        used = np.full(len(idx), float(design.last_look))
         claim_open = np.ones(len(idx), bool)
-        for n in looks(design):
+        for n in design.looks:
             level = design.level(n)
             fail_at = fail_level(level, fail_parts or len(parts))
             rows = idx[:, :n]

@@ -14,7 +14,7 @@ from fml_bench.plans import CONFIRMATORY_FIRST_SEED, knockout_plan_for, plan_for
 from fml_bench.records import RunRecord
 from fml_bench.report.claim_results import FAIL, INCONCLUSIVE, ClaimResult, curves_of
 from fml_bench.runner import Progress, run_experiment
-from fml_bench.stats import TwoStageDesign
+from fml_bench.stats import SequentialDesign
 from fml_bench.store import RunStore
 from fml_bench.tiers import Tier, get_tier
 
@@ -27,8 +27,8 @@ class SuiteConfig:
     """Knobs of one suite run (from the command line or pytest options).
 
     alpha: the family-wise error rate of the run; each claim is tested at alpha / family_size
-    (Bonferroni; the report adds Holm-adjusted p), split over the two looks of its design, for
-    both verdicts. seeds: (n1, n2) overriding every claim's plan. knockout: run each claim
+    (Bonferroni; the report adds Holm-adjusted p), split over the looks of its design, for
+    both verdicts. seeds: the looks (seed counts) overriding every claim's plan. knockout: run each claim
     with its mechanism removed (the verdict must be *fail*), at the knock-out's own plan.
     runner: trains a spec for seeds (default: through the store with the engine); tests inject one.
     """
@@ -37,7 +37,7 @@ class SuiteConfig:
     store: RunStore
     engine_override: str | None = None
     alpha: float = 0.05
-    seeds: tuple[int, int] | None = None
+    seeds: tuple[int, ...] | None = None
     base_seed: int = CONFIRMATORY_FIRST_SEED
     family_size: int = FAMILY_SIZE
     knockout: bool = False
@@ -45,7 +45,7 @@ class SuiteConfig:
 
     @classmethod
     def from_options(cls, tier: str | None, store: RunStore, engine: str | None = None, alpha: float = 0.05,
-                     seeds: tuple[int, int] | None = None, knockout: bool = False,
+                     seeds: tuple[int, ...] | None = None, knockout: bool = False,
                      mnist_standin: str | None = None) -> SuiteConfig:
         """The configuration of `fml-bench check` and of the pytest plugin alike, from their
         (shared) options; `mnist_standin` replaces full MNIST in a tier that needs it."""
@@ -62,7 +62,7 @@ class SuiteConfig:
 
         return self.engine_override or default_engine(self.tier.engine)
 
-    def design(self, claim: Claim) -> TwoStageDesign:
+    def design(self, claim: Claim) -> SequentialDesign:
         return planned_design(claim, self.tier.name, self.alpha, self.family_size, self.knockout, self.seeds)
 
     def first_seed(self, claim: Claim) -> int:
@@ -83,22 +83,21 @@ class SuiteConfig:
 
 
 def planned_design(claim: Claim, tier: str, alpha: float = 0.05, family_size: int = FAMILY_SIZE,
-                   knockout: bool = False, seeds: tuple[int, int] | None = None) -> TwoStageDesign:
+                   knockout: bool = False, seeds: tuple[int, ...] | None = None) -> SequentialDesign:
     """The looks a claim is checked with: `seeds` when given, one look for a measurement, the
     knock-out's own plan when checking the knock-out, else the claim's plan; at alpha / family size."""
     if seeds:
-        n1, n2 = seeds
+        looks: tuple[int, ...] = tuple(seeds)
     elif claim.kind == MEASUREMENT:  # nothing to decide, so nothing to plan: one look
-        n1 = n2 = MEASUREMENT_SEEDS
+        looks = (MEASUREMENT_SEEDS,)
     elif knockout and (ko_plan := knockout_plan_for(claim.id, tier)) is not None:
-        n1, n2 = ko_plan.n1, ko_plan.n2
+        looks = ko_plan.looks
     else:
-        plan = plan_for(claim.id, tier)
-        n1, n2 = plan.n1, plan.n2
-    return TwoStageDesign(n1=n1, n2=max(n1, n2), alpha=alpha / family_size)
+        looks = plan_for(claim.id, tier).looks
+    return SequentialDesign.of(looks, alpha / family_size)
 
 
-def dead_looks(claim: Claim, design: TwoStageDesign) -> dict[int, list[str]]:
+def dead_looks(claim: Claim, design: SequentialDesign) -> dict[int, list[str]]:
     """Per look (its seed count), the parts it cannot pass whatever the data
     (`simulation.looks_without_power`). Such a look spends its share of alpha for nothing."""
     from fml_bench.simulation import looks_without_power
@@ -118,12 +117,13 @@ def fails_the_run(result: ClaimResult, tier: Tier, knockout: bool = False, excus
     return result.verdict == FAIL or (result.verdict == INCONCLUSIVE and tier.inconclusive_fails)
 
 
-def sequential_verdict(design: TwoStageDesign, evaluate_at: Callable[[int, float], ClaimResult]) -> ClaimResult:
-    """Look after n1 seeds at the first look's level; if undecided, after n2 at the second's.
-    `evaluate_at(n, level)` gives the result on the first n seeds."""
-    looks = [design.n1] + ([design.n2] if design.n2 > design.n1 else [])
+def sequential_verdict(design: SequentialDesign, evaluate_at: Callable[[int, float], ClaimResult],
+                       looks: int | None = None) -> ClaimResult:
+    """Look after each of the design's seed counts at its level, up to the first look that
+    decides (or the first `looks` looks only). `evaluate_at(n, level)` gives the result on the
+    first n seeds."""
     result = None
-    for n in looks:
+    for n in design.looks[:looks]:
         result = evaluate_at(n, design.level(n))
         if result.verdict != INCONCLUSIVE:
             break
@@ -169,21 +169,21 @@ def _ranges(seeds: Sequence[int]) -> str:
 
 
 def check_claim(claim: Claim, config: SuiteConfig, progress: Progress | None = None) -> ClaimResult:
-    """Run the claim's experiments (first look, then the second if undecided) and test it.
+    """Run the claim's experiments look by look (the next only while undecided) and test it.
 
     The result's wall_seconds is the training time of the runs it rests on (cached runs count
     with the time they took when computed)."""
     evaluate_at = _evaluator(claim, config, progress)
     design = config.design(claim)
     if claim.kind == MEASUREMENT:  # no decision to make: measured once at the full plan
-        return evaluate_at(design.n2, design.level(design.n2))
+        return evaluate_at(design.last_look, design.level(design.last_look))
     return sequential_verdict(design, evaluate_at)
 
 
-def first_look(claim: Claim, config: SuiteConfig) -> ClaimResult:
-    """The claim's result at its first look only, at that look's level (no second look)."""
-    design = config.design(claim)
-    return _evaluator(claim, config, None)(design.n1, design.level(design.n1))
+def result_through(claim: Claim, config: SuiteConfig, looks: int) -> ClaimResult:
+    """The claim's result through its first `looks` looks only (what the seeds those looks need
+    decide), each at its own level."""
+    return sequential_verdict(config.design(claim), _evaluator(claim, config, None), looks)
 
 
 def _evaluator(claim: Claim, config: SuiteConfig, progress: Progress | None) -> Callable[[int, float], ClaimResult]:

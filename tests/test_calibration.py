@@ -15,7 +15,7 @@ from fml_bench.claims import FAMILY_SIZE
 from fml_bench.hypotheses import Sesoi, greater, less, less_spread
 from fml_bench.metrics import Metric
 from fml_bench.report.claim_results import FAIL, INCONCLUSIVE, PASS, ClaimResult
-from fml_bench.stats import TwoStageDesign
+from fml_bench.stats import SequentialDesign
 from fml_bench.suite import sequential_verdict
 from fml_bench.verdicts import decide_part
 
@@ -30,12 +30,12 @@ def upper_limit(rate: float, sims: int = SIMS) -> float:
     return sps.binom.ppf(0.99, sims, rate) / sims
 
 
-def verdict_rate(part, draw, design: TwoStageDesign, target: str, sims: int = SIMS, seed: int = 0) -> float:
-    """Share of `sims` worlds whose two-look verdict is `target`; draw(rng, n) -> (a, b)."""
+def verdict_rate(part, draw, design: SequentialDesign, target: str, sims: int = SIMS, seed: int = 0) -> float:
+    """Share of `sims` worlds whose sequential verdict is `target`; draw(rng, n) -> (a, b)."""
     rng = np.random.default_rng(seed)
     hits = 0
     for _ in range(sims):
-        a, b = draw(rng, design.n2)
+        a, b = draw(rng, design.last_look)
 
         def at(n: int, level: float, a=a, b=b) -> ClaimResult:
             res = decide_part(part, a[:n], None if b is None else b[:n], "fast", level, interval=False)
@@ -64,21 +64,21 @@ def epoch_arms(shift: int):
     return draw
 
 
-@pytest.mark.parametrize("design", [TwoStageDesign(5, 10, ALPHA), TwoStageDesign(10, 20, ALPHA)],
+@pytest.mark.parametrize("design", [SequentialDesign((5, 10), ALPHA), SequentialDesign((10, 20), ALPHA)],
                          ids=["5-10", "10-20"])
 def test_no_false_pass_at_zero_effect_skewed_correlated(design):
     part = greater("x", "x", VALUE, "a", "b", sesoi={"fast": Sesoi(0.02, "test")})
     assert verdict_rate(part, skewed_arms(0.0), design, PASS) <= upper_limit(ALPHA)
 
 
-@pytest.mark.parametrize("design", [TwoStageDesign(5, 10, ALPHA), TwoStageDesign(10, 20, ALPHA)],
+@pytest.mark.parametrize("design", [SequentialDesign((5, 10), ALPHA), SequentialDesign((10, 20), ALPHA)],
                          ids=["5-10", "10-20"])
 def test_no_false_fail_at_the_smallest_effect_of_interest(design):
     part = greater("x", "x", VALUE, "a", "b", sesoi={"fast": Sesoi(0.02, "test")})
     assert verdict_rate(part, skewed_arms(0.02), design, FAIL) <= upper_limit(ALPHA)
 
 
-DISCRETE = TwoStageDesign(10, 20, ALPHA)
+DISCRETE = SequentialDesign((10, 20), ALPHA)
 
 
 def test_discrete_epochs_no_false_pass_under_exchangeable_arms():
@@ -94,7 +94,7 @@ def test_discrete_epochs_no_false_fail_at_the_sesoi_and_power_at_two_epochs():
     # SESOI, and the sign test needs many seeds to show fewer than half do: P(fail) 0.36 at (10, 20),
     # 0.98 at (32, 64); the knock-out planner sizes such designs from the knock-out's pilots
     assert verdict_rate(part, epoch_arms(0), DISCRETE, FAIL, sims=500) < 0.6
-    assert verdict_rate(part, epoch_arms(0), TwoStageDesign(32, 64, ALPHA), FAIL, sims=500) >= 0.95
+    assert verdict_rate(part, epoch_arms(0), SequentialDesign((32, 64), ALPHA), FAIL, sims=500) >= 0.95
 
 
 def test_a_mean_zero_world_whose_typical_seed_shows_the_effect_passes():
@@ -112,7 +112,7 @@ def test_a_mean_zero_world_whose_typical_seed_shows_the_effect_passes():
 
 def test_pitman_morgan_keeps_alpha_with_correlated_arms_of_equal_spread():
     part = less_spread("x", "x", VALUE, "a", "b", sesoi={"fast": Sesoi(0.35, "test")})
-    design = TwoStageDesign(8, 16, ALPHA)
+    design = SequentialDesign((8, 16), ALPHA)
 
     def draw(rng, n):
         shared = rng.normal(0, 1, n)
@@ -200,8 +200,7 @@ def _calibration_rows(claim_id: str, test: str, worlds: int = 6000):
     plan = plan_for(claim_id, "fast")
     previous, part_tests.DIFFERENCE_TEST = part_tests.DIFFERENCE_TEST, test
     try:
-        return calibrate_claim(claim_id, claim.parts, stored[0], "fast", TwoStageDesign(plan.n1, plan.n2, ALPHA),
-                               worlds)
+        return calibrate_claim(claim_id, claim.parts, stored[0], "fast", SequentialDesign(plan.looks, ALPHA), worlds)
     finally:
         part_tests.DIFFERENCE_TEST = previous
 

@@ -25,14 +25,14 @@ def test_the_suite_runs_a_knockout_at_its_own_design():
     knocked = SuiteConfig(tier=get_tier("fast"), store=None, knockout=True).design(claim)
     plain = SuiteConfig(tier=get_tier("fast"), store=None).design(claim)
     ko, own = knockout_plan_for(claim.id, "fast"), plan_for(claim.id, "fast")
-    assert (knocked.n1, knocked.n2) == (ko.n1, ko.n2) and (plain.n1, plain.n2) == (own.n1, own.n2)
+    assert knocked.looks == ko.looks and plain.looks == own.looks
 
 
 def test_a_knockout_without_a_plan_falls_back_to_the_claims_design():
     claim = get_claim("underfit-logreg")
     book = SuiteConfig(tier=get_tier("book"), store=None, knockout=True).design(claim)
     assert knockout_plan_for(claim.id, "book") is None
-    assert (book.n1, book.n2) == (plan_for(claim.id, "book").n1, plan_for(claim.id, "book").n2)
+    assert book.looks == plan_for(claim.id, "book").looks
 
 
 def test_every_plan_was_made_for_the_registered_family():
@@ -60,12 +60,12 @@ def test_a_look_whose_level_the_sign_test_floor_cannot_reach_is_named():
     no such floor."""
     from fml_bench.claims import FAMILY_SIZE, get_claim
     from fml_bench.part_tests import sign_test_floor, sign_test_pass_p
-    from fml_bench.stats import TwoStageDesign
+    from fml_bench.stats import SequentialDesign
     from fml_bench.suite import dead_looks
 
     assert sign_test_floor(8) == sign_test_pass_p(np.ones(8)) == 2.0**-8
     claim = get_claim("imdb-smaller")
-    dead = dead_looks(claim, TwoStageDesign(8, 16, 0.05 / FAMILY_SIZE))
+    dead = dead_looks(claim, SequentialDesign((8, 16), 0.05 / FAMILY_SIZE))
     assert dead == {8: ["later-minimum", "rises-less"]}
-    assert dead_looks(claim, TwoStageDesign(10, 20, 0.05 / FAMILY_SIZE)) == {}
-    assert dead_looks(get_claim("kfold-variance"), TwoStageDesign(5, 8, 0.05 / FAMILY_SIZE)) == {}
+    assert dead_looks(claim, SequentialDesign((10, 20), 0.05 / FAMILY_SIZE)) == {}
+    assert dead_looks(get_claim("kfold-variance"), SequentialDesign((5, 8), 0.05 / FAMILY_SIZE)) == {}

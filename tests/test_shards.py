@@ -38,7 +38,7 @@ def test_first_look_units_cover_each_experiments_seeds_once_and_shards_partition
     covered = [(u.spec.name, s) for u in units for s in u.seeds]
     assert len(covered) == len(set(covered))  # an experiment shared by claims is trained once
     for claim in ALL:
-        n1, first = config.design(claim).n1, config.first_seed(claim)  # the plan's block of seeds
+        n1, first = config.design(claim).first_look, config.first_seed(claim)  # the plan's block of seeds
         for name in claim.experiments():
             assert {(name, s) for s in range(first, first + n1)} <= set(covered), (claim.id, name)
     split = shards.assign(units, 4)
@@ -52,9 +52,9 @@ def test_four_shards_then_aggregate_equal_the_unsharded_run(tmp_path, monkeypatc
     monkeypatch.setattr(provenance, "fingerprint", world_fingerprint)
     monkeypatch.setattr(runner, "get_engine", lambda name: world_engine())
     claims = ["noise-channels", "imdb-l2", "imdb-dropout", "lr-too-high", "imdb-l1"]
-    seeds = ["--seeds", "2,8"]  # first looks too small to decide, so that some claims need the second
+    seeds = ["--seeds", "2,4,8"]  # looks too small to decide, so that some claims need the third
     sharded, whole = tmp_path / "sharded", tmp_path / "whole"
-    for look in ("1", "2"):
+    for look in ("1", "2", "3"):
         for k in range(1, 5):
             assert cli.main(["check", *claims, *seeds, "--shard", f"{k}/4", "--look", look,
                              "--store-dir", str(sharded)]) == 0
@@ -69,7 +69,7 @@ def test_four_shards_then_aggregate_equal_the_unsharded_run(tmp_path, monkeypatc
     a, b = (json.loads((tmp_path / f"r-{x}" / "latest" / "results.json").read_text()) for x in ("sharded", "whole"))
     assert [(c["claim_id"], c["verdict"], c["p"], c["seeds"]) for c in a["claims"]] == \
            [(c["claim_id"], c["verdict"], c["p"], c["seeds"]) for c in b["claims"]]
-    assert any(c["seeds"] == 8 for c in a["claims"])  # a second look happened, through --look 2
+    assert any(c["seeds"] == 8 for c in a["claims"])  # a third look happened, through --look 3
 
 
 def test_the_aggregate_names_missing_runs(tmp_path, monkeypatch, capsys):

@@ -39,18 +39,29 @@ def test_tost_keeps_alpha_at_the_margin():
     assert rejections <= binomial_upper(0.05)
 
 
-def test_two_stage_design_keeps_alpha():
-    design = stats.TwoStageDesign(n1=5, n2=10, alpha=0.05)
+@pytest.mark.parametrize("looks", [(5, 10), (5, 10, 20), (4, 8, 16, 32)])
+def test_a_sequential_design_keeps_alpha(looks):
+    design = stats.SequentialDesign(looks, alpha=0.05)
     rng = np.random.default_rng(5)
     false_passes = 0
     for _ in range(SIMS):
-        d = rng.normal(0, 1, 10)
-        first = stats.one_sample_t(d[:5]).p < design.level(5)
-        second = stats.one_sample_t(d).p < design.level(10)
-        false_passes += first or second
+        d = rng.normal(0, 1, looks[-1])
+        false_passes += any(stats.one_sample_t(d[:n]).p < design.level(n) for n in looks)
     assert false_passes / SIMS <= binomial_upper(0.05)
-    assert design.alpha1 + design.alpha2 == pytest.approx(0.05)
-    assert stats.TwoStageDesign(n1=5, n2=5, alpha=0.05).level(5) == 0.05  # one look, whole alpha
+    assert sum(design.level(n) for n in looks) == pytest.approx(0.05)
+
+
+def test_a_sequential_designs_levels():
+    assert stats.SequentialDesign((5,), alpha=0.05).level(5) == 0.05  # one look, whole alpha
+    two = stats.SequentialDesign((10, 20), alpha=0.05)  # the two-stage split (0.3, 0.7)
+    assert (two.level(10), two.level(20)) == pytest.approx((0.015, 0.035))
+    three = stats.SequentialDesign((10, 20, 40), alpha=0.05)  # the rest by seeds added: 10 and 20 of 30
+    assert [three.level(n) for n in (10, 20, 40)] == pytest.approx([0.015, 0.035 / 3, 0.035 * 2 / 3])
+    assert stats.SequentialDesign.of((10, 10), 0.05).looks == (10,)
+    with pytest.raises(ValueError):
+        stats.SequentialDesign((20, 10), 0.05)
+    with pytest.raises(ValueError):
+        three.level(30)
 
 
 def test_power_formula_matches_simulation():
@@ -108,8 +119,8 @@ def test_every_claim_has_a_seed_plan_and_pilots_never_confirm():
     for tier in TIERS:
         for claim in CLAIMS:
             plan = plan_for(claim.id, tier)
-            assert 5 <= plan.n1 <= plan.n2 and plan.source, (claim.id, tier, plan)
-            largest = max(largest, plan.n2)
+            assert 5 <= plan.looks[0] and plan.source, (claim.id, tier, plan)
+            largest = max(largest, plan.first_seed + plan.looks[-1])
     assert CONFIRMATORY_FIRST_SEED + largest <= PILOT_FIRST_SEED
 
 
