@@ -1,5 +1,5 @@
-"""Plan each claim's seeds from pilot runs (`fml_bench/planning.py` says how): the two-look
-design of least expected seeds at which P(pass | the pilots' lower 95% bound) >= 0.95 and
+"""Plan each claim's seeds from pilot runs (`fml_bench/planning.py` says how): the sequential
+design (one to four looks) of least expected seeds at which P(pass | the pilots' lower 95% bound) >= 0.95 and
 P(fail | the effect gone) >= 0.95, each part on its own and all at once.
 
     python benchmarks/plan_seeds.py --tier fast            # trains missing pilot seeds, writes the plans
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worlds", type=int, default=WORLDS)
     parser.add_argument("--alpha", type=float, default=0.05)
     parser.add_argument("--max-seeds", type=int, default=64,
-                        help="largest second look considered (cheap claims such as K-fold can afford more)")
+                        help="largest last look considered (cheap claims such as K-fold can afford more)")
     parser.add_argument("--dry-run", action="store_true")
     parser.add_argument("--from-values", action="store_true",
                         help="plan from fml_bench/pilot_values.json instead of pilot runs (trains nothing)")

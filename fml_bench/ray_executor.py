@@ -4,7 +4,7 @@ The units are the shards' (experiment, seed-block) units (`fml_bench.shards`), o
 run by an existing engine through the store: every task opens the store by its location (a
 folder all workers see, or an `s3://` URL on a real cluster), trains the missing seeds of its
 unit and saves them; nothing returns through Ray but the unit's name and time. The first looks
-run first; the second looks that the stored first looks leave undecided follow; the verdicts and
+run first; each later look follows for the claims the stored earlier ones leave undecided; the verdicts and
 report then come from the store alone, as after sharded training.
 """
 

@@ -1,4 +1,4 @@
-"""Checking claims: run each claim's experiments through the store under its two-look design
+"""Checking claims: run each claim's experiments through the store under its sequential design
 and return its verdict. Claims that share an experiment share its stored runs."""
 
 from __future__ import annotations

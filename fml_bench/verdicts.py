@@ -42,8 +42,9 @@ def _verdict(p_pass: float, p_fail: float, level: float, fail_level: float) -> s
 
 def interval_confidence(level: float) -> float:
     """The confidence of a part's two-sided interval: each tail at the pass test's level, so the
-    interval shows what the decision saw (a t-based part passes when its oriented interval lies
-    above zero), not a 95% interval beside a decision at 0.001 (issue 20)."""
+    interval shows what the decision saw (a difference passes when its median's oriented
+    interval lies above zero, ties aside: the sign test and the order-statistic interval invert
+    one another), not a 95% interval beside a decision at 0.001 (issue 20)."""
     return 1 - 2 * level
 
 

@@ -1,5 +1,5 @@
 """Calibration through the whole decision: simulated worlds shaped like the real runs (skewed
-noise, discrete epochs, correlated arms) pushed through `decide_part` and the two-look
+noise, discrete epochs, correlated arms) pushed through `decide_part` and the
 `sequential_verdict` at the real per-claim level (alpha / FAMILY_SIZE). A false pass (true
 effect zero) and a false fail (true effect exactly at the SESOI) must each stay within the
 binomial 99% upper limit of their nominal rate.

@@ -225,11 +225,11 @@ def render(doc: dict, figures: dict[str, str], comparison: str | None = None) ->
            f"tier {', '.join(doc['tiers'])}; engine {', '.join(doc['engines'])}; "
            f"{counts['pass']} pass, {counts['fail']} fail, {counts['inconclusive']} inconclusive.", "",
            "Each claim is tested at the run's family-wise level divided among the registered claims "
-           "(Bonferroni, split over a two-look sequential design), for *pass* (the effect lies beyond zero "
+           "(Bonferroni, split over the looks of a sequential design), for *pass* (the effect lies beyond zero "
            "in the book's direction) and for *fail* (it lies short of the smallest effect of interest, each "
            "of a claim's k parts at the level / k); the table shows Holm-adjusted p. Intervals are two-sided "
-           "with each tail at the claim's level (99.8% at 0.001), so they show what the decision saw: a part "
-           "tested with t passes when its interval lies beyond zero in the book's direction.", "",
+           "with each tail at the claim's level (99.8% at 0.001), so they show what the decision saw: a "
+           "difference passes when its median's interval lies beyond zero in the book's direction (ties aside).", "",
            *engine_notice(doc),
            *incomplete_notice(doc),
            summary_table(doc, family), ""]
