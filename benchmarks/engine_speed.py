@@ -5,6 +5,12 @@ measured in the same run.
 
     python benchmarks/engine_speed.py [--tier book] [--seeds 10] [--epochs 2] [--out FILE]
     KERAS_BACKEND=jax python benchmarks/engine_speed.py --engine vectorised --tier fast
+    python benchmarks/engine_speed.py --first-layer --experiments imdb-512-512 [--rounds 3]
+
+`--first-layer` times the stacked engine's routes for IMDB's multi-hot first layer side by side
+instead, in alternating rounds of one process: the dense matmul (the rows as dense vectors), every
+word as bags (bags.py), and the most frequent words dense with the rest as bags (the engine's
+route), per seed and epoch, with each route's ratio to the dense matmul.
 
 Per-epoch times come from the last measured epoch (the first includes tracing and XLA
 compilation; a K-fold run's epoch is the sum over its folds' last epochs); the whole-suite
@@ -80,6 +86,44 @@ def measure(spec, seeds: int, epochs: int, engine: str) -> dict:
     )
 
 
+FIRST_LAYER_ROUTES = {"dense matmul": None, "every word as bags": 0, "frequent words dense, rest as bags": "default"}
+
+
+def first_layer_epoch(spec, seeds: int, epochs: int, route) -> float:
+    """The stacked engine's last-epoch seconds per seed on `spec` with its first layer computed
+    by `route` (FIRST_LAYER_ROUTES: None the dense matmul, else the number of dense words)."""
+    from fml_bench.engine import bags, stacked
+
+    saved_words, saved_sparse = bags.DENSE_WORDS, stacked.use_sparse_input
+    try:
+        if route is None:
+            stacked.use_sparse_input = lambda spec: False
+        elif route != "default":
+            bags.DENSE_WORDS = route
+        return stacked.run_seeds(spec.with_(epochs=epochs), list(range(seeds)))[0].epoch_seconds[-1]
+    finally:
+        bags.DENSE_WORDS, stacked.use_sparse_input = saved_words, saved_sparse
+
+
+def first_layer_table(names: list[str], tier: str, seeds: int, epochs: int, rounds: int) -> str:
+    """Each route's best last-epoch time per seed over `rounds` alternating rounds."""
+    from fml_bench.engine import bags
+
+    best: dict[tuple[str, str], float] = {}
+    for _ in range(rounds):
+        for name in names:
+            for label, route in FIRST_LAYER_ROUTES.items():
+                seconds = first_layer_epoch(get_spec(name, tier), seeds, epochs, route)
+                best[name, label] = min(best.get((name, label), np.inf), seconds)
+                print(f"{name}: {label}: {seconds:.3f} s/epoch/seed", flush=True)
+    rows = [[name, label, f"{best[name, label]:.3f}", f"{best[name, 'dense matmul'] / best[name, label]:.2f}x"]
+            for name in names for label in FIRST_LAYER_ROUTES]
+    return (f"# IMDB's first layer, stacked engine ({tier} tier, {seeds} seeds, epoch {epochs} of {epochs}, best of "
+            f"{rounds} alternating rounds; dense words: the {bags.DENSE_WORDS} most frequent)\n\n"
+            + tabulate(rows, headers=["experiment", "first layer", "s/epoch/seed", "vs dense matmul"],
+                       tablefmt="github") + "\n")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tier", default="book")
@@ -90,8 +134,18 @@ def main(argv=None) -> None:
                         help="the seed-batching engine (default: stacked, or the one this Keras backend runs)")
     parser.add_argument("--out", default="reports/engine-speed")
     parser.add_argument("--peak-only", action="store_true", help="print the matmul peak and stop")
+    parser.add_argument("--first-layer", action="store_true",
+                        help="time the stacked engine's routes for IMDB's multi-hot first layer side by side")
+    parser.add_argument("--rounds", type=int, default=3, help="with --first-layer: alternating rounds")
     args = parser.parse_args(argv)
     names = args.experiments.split(",") if args.experiments else list(book_specs())
+    if args.first_layer:
+        text = first_layer_table(names, args.tier, args.seeds, args.epochs, args.rounds)
+        print(text)
+        out = Path(args.out + "-first-layer")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".md").write_text(text)
+        return
     engine = args.engine or default_engine("stacked")
     peak = matmul_peak_gflops()
     if args.peak_only:

@@ -115,6 +115,8 @@ register(EngineInfo(
                      "reference engine)", touches=_cross_validates),
      EngineChange(5, "IMDB's first layer as bag sums of kernel rows (engine/bags.py) at every width: the "
                      "512-unit layer was a dense matmul, the narrow ones a sparse matmul (other rounding)",
+                  touches=_bags_of_words),
+     EngineChange(6, "IMDB's 256 most frequent words as a dense block, the rest as bags (other rounding)",
                   touches=_bags_of_words)),
     True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph",
 ))

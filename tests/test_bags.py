@@ -50,3 +50,21 @@ def test_the_two_halves_cut_at_a_segment_boundary(multi_hot):
     cut, cut_segment = int(forward.cut), int(forward.cut_segment)
     segment = forward.segment.numpy()
     assert cut_segment == 5 and (segment[:cut] < 5).all() and (segment[cut:] >= 5).all()
+
+
+def test_frequent_words_dense_and_the_rest_as_bags_are_the_product_and_its_gradient(multi_hot):
+    x, csr = multi_hot
+    dense, rest = bags.split_columns(csr, 10)
+    np.testing.assert_array_equal(dense, x[:, :10])
+    assert rest.shape == csr.shape and rest.indices.min() >= 10
+    np.testing.assert_array_equal(dense @ np.eye(10, WIDTH) + rest.toarray(), x)
+    rng = np.random.default_rng(3)
+    rows = rng.permutation(30)[:7][None, :]
+    kernel = rng.normal(size=(1, WIDTH, UNITS)).astype(np.float32)
+    dz = rng.normal(size=(1, 7, UNITS)).astype(np.float32)
+    forward, transposed = bags.stacked_rows(rest, rows, WIDTH)
+    product = bags.bag_sum(tf.constant(kernel.reshape(-1, UNITS)), forward).numpy() + dense[rows[0]] @ kernel[0, :10]
+    gradient = bags.bag_sum(tf.constant(dz.reshape(-1, UNITS)), transposed).numpy()
+    gradient[:10] += dense[rows[0]].T @ dz[0]
+    np.testing.assert_allclose(product, x[rows[0]] @ kernel[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gradient, x[rows[0]].T @ dz[0], rtol=1e-5, atol=1e-6)

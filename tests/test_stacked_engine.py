@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fml_bench import options
-from fml_bench.engine import reference, stacked, stacking
+from fml_bench.engine import bags, reference, stacked, stacking
 from fml_bench.experiments import get_spec
 from fml_bench.memory import retained_bytes
 from fml_bench.protocol import early_stopping_epochs
@@ -26,12 +26,15 @@ def test_one_seed_reproduces_keras_fit(case, xla):
         np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
 
 
+@pytest.mark.parametrize("dense_words", [0, 10, 256], ids=["all-bags", "split", "all-dense"])
 @pytest.mark.parametrize("experiment", ["imdb-16-16-l2", "imdb-16-16-dropout"])
-def test_binary_model_reproduces_keras_fit(multi_hot_data, experiment):
+def test_binary_model_reproduces_keras_fit(multi_hot_data, experiment, dense_words, monkeypatch):
     """IMDB-style: sparse multi-hot input, sigmoid output, binary crossentropy, with L2 on both
     hidden layers, or Dropout(0.5) after them. One seed, no shuffling: the stacked engine draws
     each step's dropout mask from the model's own seed generator, as `model.fit` does, so even
-    the dropout curves are keras' own."""
+    the dropout curves are keras' own. The first layer's frequent words as a dense block, the
+    rest as bags, in every proportion (the fixture has 50 words)."""
+    monkeypatch.setattr(bags, "DENSE_WORDS", dense_words)
     x, y = multi_hot_data
     spec = get_spec(experiment, "fast").with_(name="t4", train_size=None, epochs=3, batch_size=32)
     seed_everything(5)

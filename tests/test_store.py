@@ -265,13 +265,13 @@ def test_an_engine_change_retrains_only_the_experiments_it_touches(tmp_path, mon
 
     dropout = get_spec("imdb-16-16-dropout", "fast")
     plain = get_spec("mnist-96-96", "fast")
-    assert engine_version("stacked", plain) == 2 and engine_version("stacked", dropout) == 5
+    assert engine_version("stacked", plain) == 2 and engine_version("stacked", dropout) == 6
     store = RunStore(tmp_path, fingerprint=versioned)
     for spec in (plain, dropout):
         record = dataclasses.replace(fake_record(0, "stacked"), spec_name=spec.name, spec_hash=spec.content_hash())
         store.save(spec, record)
     assert "stacked-v2" in str(store.path(plain, 0, "stacked"))
-    assert "stacked-v5" in str(store.path(dropout, 0, "stacked"))
+    assert "stacked-v6" in str(store.path(dropout, 0, "stacked"))
     # the dropout experiment's records as stacked v2 filed them: still on disk, no longer read
     old = RunStore(tmp_path, fingerprint=lambda s, e: {**versioned(s, e), "engine_version": "2"})
     monkeypatch.setattr(RunStore, "_spec_root", lambda self, spec, engine: self.root / "stacked-v2" /
@@ -284,7 +284,7 @@ def test_an_engine_change_retrains_only_the_experiments_it_touches(tmp_path, mon
     assert store.load(dropout, 1, "stacked") is None
     assert store.load(plain, 0, "stacked") is not None
     status = {(e.engine, e.spec.rpartition("-")[0]): e.status for e in store_admin.inventory(store)}
-    assert status == {("stacked-v2", "mnist-96-96"): "current", ("stacked-v5", "imdb-16-16-dropout"): "current",
+    assert status == {("stacked-v2", "mnist-96-96"): "current", ("stacked-v6", "imdb-16-16-dropout"): "current",
                       ("stacked-v2", "imdb-16-16-dropout"): "old engine version"}
 
 

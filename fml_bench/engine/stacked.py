@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
@@ -152,13 +153,15 @@ class StackedTrainer(stacking.SeedStackTrainer):
                  jit_compile: bool = True, test: tuple | None = None):
         self.spec, self.net = spec, net
         self.sparse = scipy.sparse.issparse(x_train)
-        if self.sparse:  # multi-hot rows as bags (bags.py); SparseSegmentSum has no XLA kernel
-            self.x_train = x_train.tocsr()
-            self.x_train.sort_indices()
+        self.dense_words = min(bags.DENSE_WORDS, x_train.shape[-1]) if self.sparse else 0
+        if self.sparse:  # multi-hot rows: frequent words dense, the rest as bags (bags.py; SparseSegmentSum
+            # has no XLA kernel)
+            dense, self.x_train = bags.split_columns(x_train, self.dense_words)
+            self.x_dense = tf.constant(dense)
         else:
             self.x_train = tf.constant(x_train)
-        self.validation = _EvalSet(x_val, y_val)
-        self.test = _EvalSet(*test) if test is not None else None
+        self.validation = _EvalSet(x_val, y_val, self.dense_words)
+        self.test = _EvalSet(test[0], test[1], self.dense_words) if test is not None else None
         self.y_train = tf.constant(y_train)
         self.fan_in = x_train.shape[-1]
         self.seeds, self.rows = net.seeds, int(self.y_train.shape[-1])
@@ -167,15 +170,15 @@ class StackedTrainer(stacking.SeedStackTrainer):
         self.optimizer = without_distribution(compile_model(spec).optimizer)
         self.optimizer.build(net.variables)
         self._train_step = tf.function(self._train_step_impl, jit_compile=jit_compile, reduce_retracing=True)
+        dense_block = tf.TensorSpec([None, self.dense_words], tf.float32)
         self._bag_train_step = tf.function(self._bag_train_step_impl, jit_compile=False, input_signature=(
-            tf.TensorSpec(self.y_train.shape, self.y_train.dtype), tf.TensorSpec([None, None], tf.int32),
+            tf.TensorSpec(self.y_train.shape, self.y_train.dtype), dense_block, tf.TensorSpec([None, None], tf.int32),
             BAGS_SIGNATURE, BAGS_SIGNATURE))
         # keras' update fused by XLA inside the uncompiled bag step: 5 ms instead of 12 per seed
         # and step for the 10,000 x 512 kernel (measured, 2-core AMD EPYC)
-        self._fused_apply = tf.function(lambda grads: self.optimizer.apply(grads, self.net.variables),
-                                        jit_compile=True)
+        self._fused_apply = tf.function(self._fused_apply_impl, jit_compile=True)
         self._bag_eval_step = tf.function(self._bag_eval_step_impl, jit_compile=False, input_signature=(
-            BAGS_SIGNATURE, tf.TensorSpec([None, None], y_train.dtype)))
+            BAGS_SIGNATURE, dense_block, tf.TensorSpec([None, None], y_train.dtype)))
         self._eval_step = tf.function(self._eval_step_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._train_steps = tf.function(self._train_steps_impl, jit_compile=jit_compile, reduce_retracing=True)
 
@@ -199,12 +202,21 @@ class StackedTrainer(stacking.SeedStackTrainer):
         kernel = self.net.first.kernel.value
         return tf.reshape(kernel, (-1, tf.shape(kernel)[2]))
 
-    def _bag_train_step_impl(self, y_train, idx, forward: Bags, transposed: Bags):
-        """One step on multi-hot rows: the first layer's product and kernel gradient as bag sums
-        (bags.py), every other gradient by the tape. The same loss and update as the dense step."""
+    def _dense_words_product(self, x_dense):
+        """The frequent words' share of the first layer's product: x_dense (S, B, k) or (rows, k)
+        shared by the seeds, times the first k kernel rows -> (S, B or rows, units)."""
+        pattern = "rk,sku->sru" if len(x_dense.shape) == 2 else "sbk,sku->sbu"
+        return tf.einsum(pattern, x_dense, self.net.first.kernel.value[:, : self.dense_words, :])
+
+    def _bag_train_step_impl(self, y_train, x_dense, idx, forward: Bags, transposed: Bags):
+        """One step on multi-hot rows: the first layer's product and kernel gradient as a dense
+        matmul over the frequent words plus bag sums over the rest (bags.py), every other gradient
+        by the tape. The same loss and update as the dense step."""
         first = self.net.first
         seeds, batch = tf.shape(idx)[0], tf.shape(idx)[1]
+        xb_dense = tf.gather(x_dense, idx)
         z = tf.reshape(bag_sum(self._first_kernel_table(), forward), (seeds, batch, -1))
+        z = z + self._dense_words_product(xb_dense)
         yb = self._gather(y_train, self.per_seed_y, idx)
         variables = [v.value for v in self.net.variables]
         with tf.GradientTape() as tape:
@@ -216,14 +228,22 @@ class StackedTrainer(stacking.SeedStackTrainer):
         dz, *grads = tape.gradient(total, [z, *variables], unconnected_gradients=tf.UnconnectedGradients.ZERO)
         dkernel = tf.reshape(bag_sum(tf.reshape(dz, (seeds * batch, -1)), transposed), tf.shape(first.kernel.value))
         grads[0] = dkernel if first.regularizer is None else grads[0] + dkernel
-        self._fused_apply(grads)
+        self._fused_apply(grads, tf.einsum("sbk,sbu->sku", xb_dense, dz))
         return per_seed, tf.reduce_sum(hits, axis=1)
 
-    def _bag_eval_step_impl(self, rows: Bags, yb):
-        """Per-seed loss and hit sums on multi-hot rows every seed scores (bags.shared_rows)."""
+    def _fused_apply_impl(self, grads, dense_words_grad):
+        """keras' update of every variable, the frequent words' kernel gradient (S, k, units)
+        added to the first kernel's first k rows on the way (XLA fuses both into one pass)."""
+        fan_in = tf.shape(grads[0])[1]
+        grads = [grads[0] + tf.pad(dense_words_grad, [[0, 0], [0, fan_in - self.dense_words], [0, 0]]), *grads[1:]]
+        self.optimizer.apply(grads, self.net.variables)
+
+    def _bag_eval_step_impl(self, rows: Bags, x_dense, yb):
+        """Per-seed loss and hit sums on multi-hot rows every seed scores (the frequent words
+        `x_dense` (rows, k), the rest as bags.shared_rows)."""
         seeds = self.net.seeds
         table = self._first_kernel_table()
-        z = tf.reshape(bag_sum(table, rows), (seeds, -1, tf.shape(table)[1]))
+        z = tf.reshape(bag_sum(table, rows), (seeds, -1, tf.shape(table)[1])) + self._dense_words_product(x_dense)
         yb = tf.broadcast_to(yb, (seeds, tf.shape(yb)[1]))  # labels shared by the seeds come as (1, rows)
         loss, hits = _loss_and_hits(self.spec, yb, self.net.rest(z, training=False))
         return tf.reduce_sum(loss, axis=1), tf.reduce_sum(hits, axis=1)
@@ -236,7 +256,7 @@ class StackedTrainer(stacking.SeedStackTrainer):
         for start in range(0, n, b):
             idx = perm[:, start : start + b]
             forward, transposed = bags.stacked_rows(self.x_train, idx, self.fan_in)
-            loss, hits = self._bag_train_step(self.y_train, tf.constant(idx), forward, transposed)
+            loss, hits = self._bag_train_step(self.y_train, self.x_dense, tf.constant(idx), forward, transposed)
             loss_sum += loss * idx.shape[1]
             hit_sum += hits
         return loss_sum, hit_sum
@@ -269,9 +289,11 @@ class StackedTrainer(stacking.SeedStackTrainer):
         hit_sum = np.zeros(self.net.seeds)
         chunk = max(self.spec.batch_size, EVAL_CHUNK // self.net.seeds)  # sums are order-free
         for start in range(0, n, chunk):
-            xb, yb = data.rows_between(start, min(n, start + chunk))
+            stop = min(n, start + chunk)
+            xb, yb = data.rows_between(start, stop)
             if data.csr is not None:
-                loss, hits = self._bag_eval_step(bags.shared_rows(xb, self.net.seeds, self.fan_in), yb)
+                loss, hits = self._bag_eval_step(bags.shared_rows(xb, self.net.seeds, self.fan_in),
+                                                 data.dense[start:stop], yb)
             else:
                 loss, hits = self._eval_step(xb, yb)
             loss_sum += loss.numpy()
@@ -300,12 +322,17 @@ class StackedTrainer(stacking.SeedStackTrainer):
 
 
 class _EvalSet:
-    """Rows to score: features dense (rows, fan_in) shared or (S, rows, fan_in) per seed, or a
-    CSR matrix (shared); labels (rows,) shared or (S, rows) per seed."""
+    """Rows to score: features dense (rows, fan_in) shared or (S, rows, fan_in) per seed, or
+    multi-hot rows (shared) as the first `dense_words` columns dense (`dense`) and the rest as
+    CSR (`csr`, bags.split_columns); labels (rows,) shared or (S, rows) per seed."""
 
-    def __init__(self, x, y):
-        self.csr = x.tocsr() if scipy.sparse.issparse(x) else None
-        self.x = None if self.csr is not None else tf.constant(x)
+    def __init__(self, x, y, dense_words: int = 0):
+        self.csr: scipy.sparse.csr_matrix | None = None
+        self.dense: Any = None
+        if scipy.sparse.issparse(x):
+            dense, self.csr = bags.split_columns(x, dense_words)
+            self.dense = tf.constant(dense)
+        self.x: Any = None if self.csr is not None else tf.constant(x)
         self.y = tf.constant(y)
         self.rows = int(self.y.shape[-1])
 
