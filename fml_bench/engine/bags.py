@@ -24,7 +24,11 @@ a dense matmul (`split_columns`: a (rows, DENSE_WORDS) block, its product and ke
 batched matmuls), the rest as bags. Measured side by side (book scale, 10 seeds, first layer's
 product and kernel gradient per seed and step, 2-core AMD EPYC under load): every word as bags
 12.3 ms (+0.8 ms building the index arrays); the 128 most frequent words dense 10.9; 256 8.8
-(+0.4); 512 10.2; 1024 10.9.
+(+0.4); 512 10.2; 1024 10.9. Whole epochs per seed on a quiet machine
+(`benchmarks/engine_speed.py --first-layer`, book scale, 10 seeds), dense matmul / every word as
+bags / 256 words dense and the rest as bags: imdb-4-4 0.086 / 0.064 / 0.044 s, imdb-16-16
+0.111 / 0.069 / 0.056 s, imdb-512-512 1.275 / 0.454 / 0.462 s (best of three rounds; for the
+512-unit model the two bag routes are within their round-to-round spread, 2.8x the dense matmul).
 """
 
 from __future__ import annotations
