@@ -176,10 +176,24 @@ def test_a_containers_memory_limit_bounds_the_stack_budget(monkeypatch, tmp_path
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
     limit = tmp_path / "memory.max"
     limit.write_text("7000000000\n")
-    monkeypatch.setattr(stacking, "CGROUP_LIMIT_FILES", (str(tmp_path / "absent"), str(limit)))
+    monkeypatch.setattr(stacking, "cgroup_limit_files", lambda: [tmp_path / "absent", limit])
     assert stacking.memory_budget_bytes() == pytest.approx(0.4 * 7e9)
     limit.write_text("max\n")
     assert stacking.memory_budget_bytes() == 8e9
+
+
+def test_the_limit_is_read_from_the_processs_own_cgroup_and_its_ancestors(tmp_path):
+    """This machine runs its processes in a memory cgroup below the root (/process_api/<id>)
+    without a cgroup namespace: the root's limit file says nothing about them."""
+    proc = tmp_path / "cgroup"
+    proc.write_text("9:name=systemd:/\n4:memory:/jobs/job7\n1:cpu:/\n0::/jobs/job7\n")
+    files = stacking.cgroup_limit_files(tmp_path, proc)
+    assert tmp_path / "memory" / "jobs" / "job7" / "memory.limit_in_bytes" in files
+    assert tmp_path / "memory" / "jobs" / "memory.limit_in_bytes" in files
+    assert tmp_path / "memory" / "memory.limit_in_bytes" in files
+    assert tmp_path / "jobs" / "job7" / "memory.max" in files and tmp_path / "memory.max" in files
+    assert stacking.cgroup_limit_files(tmp_path, tmp_path / "absent") == [
+        tmp_path / "memory.max", tmp_path / "memory" / "memory.limit_in_bytes"]
 
 
 MB = 2**20

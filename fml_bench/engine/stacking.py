@@ -154,19 +154,46 @@ def per_seed_bytes(spec: ExperimentSpec) -> int:
     return weights + rows * features * 4 * copies * COPIES
 
 
-CGROUP_LIMIT_FILES = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_CGROUP = Path("/proc/self/cgroup")
+
+
+def cgroup_limit_files(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> list[Path]:
+    """The files that may hold this process's memory limit: those of its own memory cgroup and
+    of every ancestor (from /proc/self/cgroup; a host without cgroup namespaces, such as a
+    systemd slice or a job scheduler, shows the process its place in the whole tree), under cgroup
+    v2 (`memory.max`, at the root or at unified/) and v1 (`memory/memory.limit_in_bytes`)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    places: list[tuple[Path, str, str]] = []
+    for line in lines:
+        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if controllers == "":
+            places += [(root, path, "memory.max"), (root / "unified", path, "memory.max")]
+        elif "memory" in controllers.split(","):
+            places.append((root / "memory", path, "memory.limit_in_bytes"))
+    if not places:
+        places = [(root, "/", "memory.max"), (root / "memory", "/", "memory.limit_in_bytes")]
+    files = []
+    for base, path, name in places:
+        parts = [p for p in path.split("/") if p]
+        files += [base.joinpath(*parts[:depth], name) for depth in range(len(parts), -1, -1)]
+    return files
 
 
 def machine_memory_bytes() -> float | None:
-    """The memory this process may use: the physical memory, or a container's (cgroup v2 or v1)
-    limit when that is smaller (a container sees the host's physical memory in sysconf)."""
+    """The memory this process may use: the physical memory, or the smallest limit of its memory
+    cgroup and their ancestors when that is smaller (a container or a job sees the host's
+    physical memory in sysconf)."""
     try:
         memory = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
     except (ValueError, OSError, AttributeError):
         return None
-    for path in CGROUP_LIMIT_FILES:
+    for path in cgroup_limit_files():
         try:
-            text = Path(path).read_text().strip()
+            text = path.read_text().strip()
         except OSError:
             continue
         if text.isdigit():  # "max" means no limit
