@@ -22,8 +22,7 @@ import numpy as np
 import pytest
 
 from fml_bench.engine.reference import shuffled_batches
-from fml_bench.memory import retained_bytes
-from tests.engine_cases import apply_once
+from fml_bench.memory import retained_in_fresh_process
 
 pytestmark = pytest.mark.framework  # selected by the nightly's -m "slow or framework"
 
@@ -70,7 +69,7 @@ def test_reference_engine_pipeline_reshuffles_every_epoch_and_is_seeded():
 
 @pytest.mark.xfail(strict=True, reason="Keras 3.15 / TF 2.21: optimizer.apply in a tf.function keeps its variables")
 def test_a_compiled_keras_optimizer_step_frees_its_variables():
-    retained = retained_bytes(lambda: apply_once(keras.optimizers.RMSprop(1e-3)))
+    retained = retained_in_fresh_process("tests.engine_cases:keras_optimizer_step")
     if retained is None:
         pytest.skip("this platform does not report a resident set")
     assert retained < 64 * 2**20, f"{retained / 2**20:.0f} MB kept by three finished steps"

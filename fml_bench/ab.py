@@ -89,6 +89,11 @@ def build_key(build: Build) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+def seeds_option(seeds: tuple[int, ...] | None) -> list[str]:
+    """`--seeds` for a side's `fml-bench check`: the looks' seed counts as given, one or more."""
+    return ["--seeds", ",".join(str(n) for n in seeds)] if seeds else []
+
+
 def run_claims(build: Build, side_dir: Path, tier: str, claims: Sequence[str], engine: str | None,
                log: Callable[[str], None], seeds: tuple[int, ...] | None = None) -> dict:
     """`fml-bench check` of `claims` inside `build`; its results document. The build's store is
@@ -99,7 +104,7 @@ def run_claims(build: Build, side_dir: Path, tier: str, claims: Sequence[str], e
     store = side_dir / f"store-{build_key(build)}"
     cmd = [str(build.python), "-m", "fml_bench.cli", "check", "--tier", tier, "--store-dir", str(store),
            "--report-dir", str(reports), *(["--engine", engine] if engine else []),
-           *(["--seeds", f"{seeds[0]},{seeds[1]}"] if seeds else []), *claims]
+           *seeds_option(seeds), *claims]
     log(f"[{side_dir.name}] {build.describe()}: checking {len(claims)} claim(s) at the {tier} tier")
     with open(side_dir / "check.log", "a") as out:
         code = run_child(cmd, out)

@@ -42,3 +42,34 @@ def apply_once(optimizer, megabytes: int = 64) -> None:
         optimizer.apply([tf.ones((side, side))], [variable])
 
     step()
+
+
+def keras_optimizer_step() -> None:
+    """`apply_once` with keras' RMSprop as keras applies it (the framework sentinel's job)."""
+    import keras
+
+    apply_once(keras.optimizers.RMSprop(1e-3))
+
+
+def engine_optimizer_step() -> None:
+    """`apply_once` with RMSprop as the stacked engine applies it."""
+    import keras
+
+    from fml_bench.engine import stacked
+
+    apply_once(stacked.without_distribution(keras.optimizers.RMSprop(1e-3)))
+
+
+def finished_stack() -> None:
+    """One stack of two seeds trained for an epoch on a fresh 100 MB training array, then dropped."""
+    import numpy as np
+
+    from fml_bench.engine import stacked, stacking
+
+    spec = get_spec("mnist-logreg", "fast").with_(name="retained", train_size=None, epochs=1)
+    rng = np.random.default_rng(0)
+    x = rng.random((40000, 784), dtype=np.float32)
+    y = rng.integers(0, 10, 40000)
+    models = stacking.initial_models(spec, [0, 1], 784)
+    trainer = stacked.StackedTrainer(spec, stacked.StackedNet(models), x[:32000], y[:32000], x[32000:], y[32000:])
+    trainer.fit([0, 1])

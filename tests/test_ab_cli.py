@@ -90,3 +90,13 @@ def test_the_history_follows_timings_of_ab_lines(tmp_path: Path) -> None:
     series = {s.key: s for s in read_history(tmp_path)}
     times = series[f"mnist-logreg/{TIME_SERIES}"]
     assert times.effect == pytest.approx([0.10, 0.11, 0.10]) and times.versions[0] == "TF 2.0 / Keras 3"
+
+
+@pytest.mark.parametrize("seeds, option", [((20,), ["--seeds", "20"]), ((10, 20, 40), ["--seeds", "10,20,40"]),
+                                           (None, [])])
+def test_an_ab_passes_every_look_of_its_seeds_to_both_sides(seeds, option):
+    """CI: `fml-bench ab --seeds 20` raised IndexError once --seeds took any number of looks (the
+    A/B still built its command from two)."""
+    from fml_bench.ab import seeds_option
+
+    assert seeds_option(seeds) == option
