@@ -61,7 +61,9 @@ def seed_plan(value: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"--seeds takes N or increasing N1,N2,... each at least 2, got {value!r}")
     if parts[-1] > MAX_SEEDS:
         raise argparse.ArgumentTypeError(f"--seeds takes at most {MAX_SEEDS} seeds, got {value!r}")
-    return tuple(sorted(set(parts)))
+    from fml_bench.stats import distinct_looks
+
+    return distinct_looks(parts)
 
 
 def seed_count(value: str) -> int:

@@ -25,7 +25,7 @@ import numpy as np
 from fml_bench.calibration import ZERO, boundary_world
 from fml_bench.hypotheses import Kind, Part
 from fml_bench.simulation import Outcome, Values, looks_without_power, simulate
-from fml_bench.stats import SequentialDesign, order_statistic_rank
+from fml_bench.stats import SequentialDesign, distinct_looks, order_statistic_rank
 
 PASS_TARGET = 0.95
 FAIL_TARGET = 0.95
@@ -46,7 +46,7 @@ def candidate_designs(alpha: float, max_seeds: int) -> list[SequentialDesign]:
     out = {}
     for n1 in FIRST_LOOKS:
         for pattern in LOOK_PATTERNS:
-            looks = tuple(sorted({int(round(n1 * m)) for m in pattern}))
+            looks = distinct_looks(round(n1 * m) for m in pattern)
             if looks[-1] <= max_seeds:
                 out[looks] = SequentialDesign(looks, alpha)
     return list(out.values())

@@ -64,8 +64,9 @@ SEED_BLOCK = 100
 def entry_looks(entry: dict) -> tuple[int, ...]:
     """A plan entry's looks: "looks", or the first and second look ("n1", "n2") of the two-look
     entries written before designs could have more (a repeated count is one look)."""
-    looks = entry["looks"] if "looks" in entry else (entry["n1"], entry["n2"])
-    return tuple(sorted({int(n) for n in looks}))
+    from fml_bench.stats import distinct_looks
+
+    return distinct_looks(entry["looks"] if "looks" in entry else (entry["n1"], entry["n2"]))
 
 
 def next_seed_block(previous: dict | None) -> int:

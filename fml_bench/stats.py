@@ -342,6 +342,12 @@ def seeds_for_power(effect_size: float, alpha: float = 0.01, power: float = 0.95
     return max_n
 
 
+def distinct_looks(counts) -> tuple[int, ...]:
+    """Seed counts as a design's looks: whole numbers, increasing, a repeated count one look
+    ((10, 10) is (10,)); the one rule for plans, `--seeds` and designs."""
+    return tuple(sorted({int(n) for n in counts}))
+
+
 @dataclass(frozen=True)
 class SequentialDesign:
     """A pre-planned group-sequential design over seeds: look after each count in `looks`
@@ -369,7 +375,7 @@ class SequentialDesign:
     @classmethod
     def of(cls, looks, alpha: float) -> SequentialDesign:
         """A design from seed counts in any order, repeats dropped ((10, 10) is one look)."""
-        return cls(tuple(sorted(set(int(n) for n in looks))), alpha)
+        return cls(distinct_looks(looks), alpha)
 
     @property
     def first_look(self) -> int:
