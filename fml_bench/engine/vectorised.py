@@ -23,6 +23,8 @@ IMDB's multi-hot rows go in dense, as they do in the reference engine's `model.f
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -82,7 +84,11 @@ class SeedProgram:
 
     def seed_grads(self, weights, states, x, y, idx):
         """One seed's gradients on rows `idx` of its inputs, with its loss, states and hits."""
-        grads, (total, (states, hits)) = self._grad(weights, states, x[idx], y[idx])
+        return self.batch_grads(weights, states, x[idx], y[idx])
+
+    def batch_grads(self, weights, states, xb, yb):
+        """One seed's gradients on the batch (xb, yb), with its loss, states and hits."""
+        grads, (total, (states, hits)) = self._grad(weights, states, xb, yb)
         return grads, states, total, hits
 
     def seed_step(self, weights, states, slots, x, y, idx):
@@ -240,7 +246,11 @@ class TorchVectorisedTrainer(VectorisedTrainer):
     as `seed_everything(seed)` and the model's building left it (as in the reference engine's
     `model.fit` under torch), and its record does not depend on the seeds that share its stack.
     keras' L1L2 regularizer adds in place, which vmap cannot batch either: `OutOfPlaceL1L2` stands
-    in for it (the same terms in the same order)."""
+    in for it (the same terms in the same order).
+
+    A step (the vmapped gradients and the optimizer) is compiled once per spec and stack shape by
+    `torch.compile` (see `compiled_torch_step`): eager, keras' torch RMSprop makes eight passes over
+    every stacked weight and the small models pay Python for every layer of every step."""
 
     def __init__(self, *args, **kwargs):
         import torch
@@ -252,11 +262,19 @@ class TorchVectorisedTrainer(VectorisedTrainer):
         if self.optimizer.clipnorm or self.optimizer.global_clipnorm:
             raise NotImplementedError("norm clipping is not elementwise: the vectorised engine under torch "
                                       "cannot apply it to stacked weights")
-        self.stack_optimizer = compile_model(self.spec).optimizer
-        self.stack_optimizer.build([keras.Variable(w) for w in self.weights])
+        key = (repr(self.spec), self.seeds, tuple(self.x_train.shape), tuple(self.y_train.shape))
+        if key not in _TORCH_STEPS:
+            stack_optimizer = compile_model(self.spec).optimizer
+            stack_optimizer.build([keras.Variable(w) for w in self.weights])
+            grads = torch.func.vmap(self.program.batch_grads, in_dims=(0, 0, 0, 0), randomness="different")
+            _TORCH_STEPS[key] = (self.model, self.program, stack_optimizer,
+                                 compiled_torch_step(eager_torch_step(grads, stack_optimizer)))
+            while len(_TORCH_STEPS) > TORCH_STEPS_KEPT:
+                _TORCH_STEPS.pop(next(iter(_TORCH_STEPS)))
+        # the keras model a step was compiled with runs every stack of this spec and shape (only
+        # its structure counts: the weights are arguments), so a later look does not compile again
+        self.model, self.program, self.stack_optimizer, self._step = _TORCH_STEPS[key]
         self.slots = [v.value.detach().clone() for v in self.stack_optimizer.variables]
-        self._grads = torch.func.vmap(self.program.seed_grads, in_dims=(0, 0, self.x_axis, self.y_axis, 0),
-                                      randomness="different")
         self._scorers = {axes: torch.func.vmap(self.program.seed_scores, in_dims=(0, 0, *axes))
                          for axes in ((None, None), (0, 0), (None, 0), (0, None))}
         self._penalty = torch.func.vmap(self.program.seed_penalty, in_dims=(0, 0, self.x_axis))
@@ -281,12 +299,22 @@ class TorchVectorisedTrainer(VectorisedTrainer):
 
         loss_sum, hit_sum = torch.zeros(self.seeds, dtype=torch.float64), torch.zeros(self.seeds, dtype=torch.float64)
         for idx in torch.as_tensor(batches):
-            grads, self.states, total, hits = self._grads(self.weights, self.states, self.x_train, self.y_train, idx)
-            with torch.no_grad():
-                self.weights, self.slots = self.stack_optimizer.stateless_apply(self.slots, grads, self.weights)
+            xb, yb = self.batch(self.x_train, self.x_axis, idx), self.batch(self.y_train, self.y_axis, idx)
+            self.weights, self.states, self.slots, total, hits = self._step(
+                self.weights, self.states, self.slots, xb, yb)
             loss_sum += total.detach().double()
             hit_sum += hits.detach().double()
         return loss_sum.numpy(), hit_sum.numpy()
+
+    @staticmethod
+    def batch(values, axis: int | None, idx):
+        """Each seed's rows `idx` (S, B) of `values`, shared (axis None) or one per seed (axis 0),
+        gathered eagerly: aten's gather of 10,000-wide IMDB rows is faster than a compiled one."""
+        import torch
+
+        if axis is None:
+            return values[idx]
+        return values[torch.arange(len(idx))[:, None], idx]
 
     def scores(self, x, y, axes):
         import torch
@@ -300,6 +328,64 @@ class TorchVectorisedTrainer(VectorisedTrainer):
 
         with torch.no_grad():
             return self._penalty(self.weights, self.states, self.x_train[..., :1, :]).double().numpy()
+
+
+TORCH_STEPS_KEPT = 8  # compiled steps kept per process (a claim's experiments and their looks)
+_TORCH_STEPS: dict[tuple, tuple] = {}
+TORCH_RECOMPILE_LIMIT = 4096  # a whole tier's specs and stack shapes in one process
+TORCH_COMPILE_VARIABLE = "FML_BENCH_TORCH_COMPILE"  # "0": run torch's steps eagerly
+
+
+def eager_torch_step(grads, stack_optimizer):
+    """One training step of a stack under torch: the vmapped gradients, then keras' optimizer on
+    the stacked weights (outside the vmap: see TorchVectorisedTrainer)."""
+    import torch
+
+    def step(weights, states, slots, xb, yb):
+        grads_, states, total, hits = grads(weights, states, xb, yb)
+        with torch.no_grad():
+            weights, slots = stack_optimizer.stateless_apply(slots, grads_, weights)
+        return weights, states, slots, total, hits
+
+    return step
+
+
+class CompiledOrEager:
+    """`step` compiled by torch.compile (inductor: one fused C++ loop for the optimizer's passes,
+    no Python per layer), or `step` itself where compiling fails (no C++ compiler, an op dynamo
+    cannot trace): then a warning, and the run goes on eagerly with the same arithmetic."""
+
+    def __init__(self, step):
+        import torch
+
+        self.step = step
+        self.compiled = torch.compile(step, dynamic=False)
+
+    def __call__(self, *args):
+        if self.compiled is not None:
+            try:
+                return self.compiled(*args)
+            except Exception as error:  # noqa: BLE001 - any compiler failure; the eager step raises real errors
+                warnings.warn(f"torch.compile failed ({type(error).__name__}: {str(error)[:200]}); "
+                              f"the vectorised engine runs this stack eagerly ({TORCH_COMPILE_VARIABLE}=0 "
+                              "skips compiling)", RuntimeWarning, stacklevel=2)
+                self.compiled = None
+        return self.step(*args)
+
+
+def compiled_torch_step(step):
+    """`step` compiled, unless FML_BENCH_TORCH_COMPILE=0. Compiled randomness is torch's own
+    (inductor's `fallback_random`), so dropout masks come from torch's global generator as
+    they do eagerly; every spec and stack shape is a graph of its own, all of one Python function,
+    so dynamo's recompile limits (8 per function by default, then eager) are raised."""
+    import torch
+
+    if os.environ.get(TORCH_COMPILE_VARIABLE, "1") == "0":
+        return step
+    torch._inductor.config.fallback_random = True
+    for limit in ("recompile_limit", "accumulated_recompile_limit"):
+        setattr(torch._dynamo.config, limit, max(getattr(torch._dynamo.config, limit), TORCH_RECOMPILE_LIMIT))
+    return CompiledOrEager(step)
 
 
 class OutOfPlaceL1L2:

@@ -86,3 +86,28 @@ def test_the_backend_runs_the_vectorised_engine_by_default():
 
     assert default_engine("stacked") == "vectorised"
     assert default_engine("reference") == "reference"
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile: the torch backend's steps")
+def test_a_step_that_does_not_compile_runs_eagerly_with_a_warning(monkeypatch):
+    import torch
+
+    def fails_to_compile(*args):
+        raise RuntimeError("no C++ compiler")
+
+    monkeypatch.setattr(torch, "compile", lambda step, **options: fails_to_compile)
+    step = vectorised.compiled_torch_step(lambda x: x + 1)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed .*runs this stack eagerly"):
+        assert step(torch.ones(2)).tolist() == [2.0, 2.0]
+    assert step(torch.zeros(1)).tolist() == [1.0]  # eager from then on, without compiling again
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.compile: the torch backend's steps")
+def test_fml_bench_torch_compile_0_keeps_the_step_eager(monkeypatch):
+    def step(x):
+        return x
+
+    monkeypatch.setenv(vectorised.TORCH_COMPILE_VARIABLE, "0")
+    assert vectorised.compiled_torch_step(step) is step
+    monkeypatch.setenv(vectorised.TORCH_COMPILE_VARIABLE, "1")
+    assert isinstance(vectorised.compiled_torch_step(step), vectorised.CompiledOrEager)
