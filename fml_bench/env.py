@@ -9,14 +9,19 @@ import subprocess
 from pathlib import Path
 
 
-def _cpu_model() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first `field` line of /proc/cpuinfo, None where there is none."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
+            if line.startswith(field):
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor() or "unknown"
+    return None
+
+
+def _cpu_model() -> str:
+    return _cpuinfo("model name") or platform.processor() or "unknown"
 
 
 SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_tile")
@@ -25,14 +30,11 @@ SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16"
 def _cpu_features() -> str:
     """The vector instructions the CPU offers that fp32/bf16 matmul speed turns on: "AMD EPYC"
     names a Zen 3 (AVX2) and a Zen 4 (AVX-512, bf16) alike."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                present = set(line.split(":", 1)[1].split())
-                return " ".join(flag for flag in SIMD_FLAGS if flag in present) or "none of " + ",".join(SIMD_FLAGS)
-    except OSError:
-        pass
-    return "unknown"
+    flags = _cpuinfo("flags")
+    if flags is None:
+        return "unknown"
+    present = set(flags.split())
+    return " ".join(flag for flag in SIMD_FLAGS if flag in present) or "none of " + ",".join(SIMD_FLAGS)
 
 
 def git_commit(path: Path | None = None) -> str:
