@@ -6,8 +6,9 @@ reference engine).
 For representative fast-tier experiments, each claim metric is compared across engines with a
 paired TOST: equivalence within the stated margin at alpha 0.05. The pairs are seeds: a seed
 gives both engines the same data and initial weights, while shuffling and dropout streams
-differ, so pairing removes the (large) variance due to initialisation. The runs land in the
-same store as the claims', so the batched ones are reused by the claims.
+differ, so pairing removes the (large) variance due to initialisation. The seeds are the first
+ten of the claim that trains the experiment (its plan's seed block), and the runs land in the
+same store as the claims', so the claim reuses the batched ones (or this test the claim's).
 """
 
 from __future__ import annotations
@@ -16,12 +17,17 @@ import numpy as np
 import pytest
 
 from fml_bench import stats
+from fml_bench.claims import get_claim
 from fml_bench.engine_registry import default_engine
 from fml_bench.experiments import get_spec
 from fml_bench.metrics import best, late_mean, log10_last, rise_after_min
+from fml_bench.parallel import store_group
+from fml_bench.plans import plan_for
 from fml_bench.runner import run_experiment
 
-SEEDS = list(range(10))
+#: experiment -> the fast-tier claim whose first seeds this test trains
+CLAIM_OF = {"mnist-96-96": "overfit-capacity", "imdb-16-16-dropout": "imdb-dropout", "imdb-512-512": "imdb-larger"}
+SEEDS = 10
 # (experiment, metric, margin): margins are well below the claims' effects (the dropout
 # claim's effect on late val_loss is about -0.21 in the fast tier; its margin here is 0.06),
 # so an engine difference within the margin cannot change a claim's conclusion.
@@ -39,12 +45,20 @@ CHECKS = {
 }
 
 
-@pytest.mark.parametrize("experiment", CHECKS)
+def claim_seeds(experiment: str) -> list[int]:
+    """The first `SEEDS` seeds of the fast-tier claim that trains `experiment`."""
+    first = plan_for(CLAIM_OF[experiment], "fast").first_seed
+    return list(range(first, first + SEEDS))
+
+
+@pytest.mark.parametrize("experiment", [
+    pytest.param(e, marks=pytest.mark.xdist_group(store_group(get_claim(CLAIM_OF[e]), "fast"))) for e in CHECKS])
 def test_seed_batching_engine_matches_reference_distribution(experiment, run_store):
     spec = get_spec(experiment, "fast")
     engine = default_engine("stacked")
-    ref = run_experiment(spec, SEEDS, run_store, "reference")
-    fast = run_experiment(spec, SEEDS, run_store, engine)
+    seeds = claim_seeds(experiment)
+    ref = run_experiment(spec, seeds, run_store, "reference")
+    fast = run_experiment(spec, seeds, run_store, engine)
     failures = []
     for metric, margin in CHECKS[experiment]:
         a = np.array([metric(r) for r in fast])

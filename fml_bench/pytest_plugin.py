@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fml_bench import options, paths
+from fml_bench import options, parallel, paths
 from fml_bench.claims import get_claim
 from fml_bench.engine_registry import KERAS_BACKEND_ENV
 from fml_bench.progress import event_line
@@ -58,6 +58,8 @@ def pytest_configure(config: pytest.Config) -> None:
         session_env.setenv(paths.DATA_ENV, str(Path(config.getoption("--fml-data-dir")).resolve()))
     if config.getoption("--fml-keras-backend"):
         session_env.setenv(KERAS_BACKEND_ENV, config.getoption("--fml-keras-backend"))
+    if _is_xdist_worker(config):
+        parallel.share_cores_among_workers()  # before any test runs a TensorFlow operation
     config.stash[RESULTS_KEY] = []
     config.stash[REPORT_KEY] = None
     baseline = config.getoption("--fml-baseline")
@@ -75,6 +77,14 @@ def pytest_configure(config: pytest.Config) -> None:
     tier = config.getoption("--fml-tier")
     if tier and get_tier(tier).slow and config.option.markexpr == DEFAULT_MARKEXPR:
         config.option.markexpr = "slow"  # `--fml-tier book` means the same as `-m slow`
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`pytest -n auto`: one worker a core, as many as the memory holds (`parallel.workers_for`)."""
+    from fml_bench.engine.stacking import machine_memory_bytes
+
+    return parallel.workers_for(parallel.usable_cores(), machine_memory_bytes())
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fml_bench import options
+from fml_bench import options, parallel
 from fml_bench.engine import bags, reference, stacked, stacking
 from fml_bench.experiments import get_spec
 from fml_bench.memory import retained_in_fresh_process
@@ -158,6 +158,7 @@ def test_the_runner_hands_a_batching_engine_chunks_of_its_limit(tmp_path, monkey
 def test_the_default_stack_budget_fits_the_machine(monkeypatch):
     """A 7 GB runner must not get the 8 GB default (it was killed for memory)."""
     monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
+    monkeypatch.delenv(parallel.WORKER_COUNT_ENV, raising=False)  # one process (this test may run in xdist)
     monkeypatch.setattr(stacking, "cgroup_limit_files", lambda: [])  # the machine's own limit stays out
     # (CI in a 7 GB cgroup failed here once the budget read the process's own cgroup)
     monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
@@ -170,9 +171,23 @@ def test_the_default_stack_budget_fits_the_machine(monkeypatch):
     assert stacking.memory_budget_bytes() == 2e9
 
 
+def test_pytest_workers_share_the_stack_budget(monkeypatch):
+    """Two xdist workers on a 7 GB runner train their stacks at the same time: each gets half of
+    the 40%, so together they stay within it (the user's explicit budget is per stack, kept)."""
+    monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
+    monkeypatch.setattr(stacking, "cgroup_limit_files", lambda: [])
+    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+                                                             "SC_PHYS_PAGES": 7 * 10**9 // 4096}[name])
+    monkeypatch.setenv(parallel.WORKER_COUNT_ENV, "2")
+    assert stacking.memory_budget_bytes() == pytest.approx(0.2 * 7e9, rel=1e-3)
+    monkeypatch.setenv(options.STACK_MEMORY_ENV, "2")
+    assert stacking.memory_budget_bytes() == 2e9
+
+
 def test_a_containers_memory_limit_bounds_the_stack_budget(monkeypatch, tmp_path):
     """A container sees the host's memory in sysconf; its cgroup limit is what it may use."""
     monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
+    monkeypatch.delenv(parallel.WORKER_COUNT_ENV, raising=False)
     monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
     limit = tmp_path / "memory.max"

@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import scipy.sparse
 
-from fml_bench import kinds, options
+from fml_bench import kinds, options, parallel
 from fml_bench.engine import report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
@@ -204,14 +204,15 @@ def machine_memory_bytes() -> float | None:
 def memory_budget_bytes() -> float:
     """The stack budget: $FML_BENCH_STACK_GB when set, else the smaller of 8 GB and 40% of the
     machine's memory (`machine_memory_bytes`: the rest is headroom for the framework, the data
-    and the other core's work)."""
+    and the other core's work), divided among the pytest-xdist workers that share the machine
+    (`parallel.worker_count`: each trains its own stacks)."""
     value = options.stack_memory_gb()
     if value is not None:
         return value * 1e9
     memory = machine_memory_bytes()
     if memory is None:
-        return STACK_MEMORY_GB * 1e9
-    return min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * memory)
+        return STACK_MEMORY_GB * 1e9 / parallel.worker_count()
+    return min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * memory) / parallel.worker_count()
 
 
 def max_seeds(spec: ExperimentSpec) -> int:

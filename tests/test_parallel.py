@@ -1,0 +1,55 @@
+"""Test runs over pytest-xdist workers: how many, and each one's share of cores and memory."""
+
+from __future__ import annotations
+
+import pytest
+
+from fml_bench import parallel, pytest_plugin
+from fml_bench.claims import CLAIMS, get_claim
+
+
+def test_auto_starts_a_worker_a_core_as_far_as_the_memory_holds():
+    assert parallel.workers_for(2, 7e9) == 2  # a 2-core, 7 GB hosted runner
+    assert parallel.workers_for(2, 24 * 2**30) == 2
+    assert parallel.workers_for(16, 7e9) == 2  # many cores, little memory
+    assert parallel.workers_for(2, 3e9) == 1
+    assert parallel.workers_for(4, None) == 4  # memory unknown: the cores decide
+
+
+def test_the_auto_hook_reads_this_machine(monkeypatch):
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 8)
+    monkeypatch.setattr("fml_bench.engine.stacking.machine_memory_bytes", lambda: 7.5e9)
+    assert pytest_plugin.pytest_xdist_auto_num_workers(None) == 2
+
+
+def test_a_worker_gets_its_share_of_the_cores(monkeypatch):
+    monkeypatch.delenv(parallel.TF_THREADS_ENV, raising=False)
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+    monkeypatch.setenv(parallel.WORKER_COUNT_ENV, "2")
+    parallel.share_cores_among_workers()
+    assert parallel.worker_count() == 2
+    assert parallel.os.environ[parallel.TF_THREADS_ENV] == "1"
+
+
+def test_a_worker_keeps_the_users_thread_count_and_a_lone_process_all_cores(monkeypatch):
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+    monkeypatch.setenv(parallel.WORKER_COUNT_ENV, "2")
+    monkeypatch.setenv(parallel.TF_THREADS_ENV, "2")
+    parallel.share_cores_among_workers()
+    assert parallel.os.environ[parallel.TF_THREADS_ENV] == "2"
+    monkeypatch.delenv(parallel.TF_THREADS_ENV)
+    monkeypatch.delenv(parallel.WORKER_COUNT_ENV)
+    parallel.share_cores_among_workers()
+    assert parallel.TF_THREADS_ENV not in parallel.os.environ
+    monkeypatch.setenv(parallel.WORKER_COUNT_ENV, "two")
+    assert parallel.worker_count() == 1
+
+
+@pytest.mark.parametrize("tier", ["fast", "book"])
+def test_claims_that_train_the_same_runs_share_a_group(tier):
+    """imdb-smaller and imdb-larger train imdb-16-16 at the same seeds: one worker, in turn."""
+    group = {c.id: parallel.store_group(c, tier) for c in CLAIMS}
+    assert group["imdb-smaller"] == group["imdb-larger"] == group["imdb-l2"] == group["imdb-dropout"]
+    assert group["noise-channels"] == group["overfit-capacity"] == group["underfit-logreg"]
+    assert group["imdb-larger"] != group["noise-channels"]  # two groups: both workers train
+    assert parallel.store_group(get_claim("imdb-larger"), tier) == "imdb-runs"
