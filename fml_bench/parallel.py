@@ -5,8 +5,15 @@ Every worker is a whole TensorFlow process that trains its own stacks of seeds. 
 would take all the cores for every matmul (two workers on two cores: four compute threads
 fighting for two) and the whole stack budget (two workers: twice the memory the budget allows).
 So a worker gets the cores and the stack memory divided by the number of workers, and
-`pytest -n auto` starts no more workers than the cores, nor than the memory holds at
-`WORKER_MEMORY_BYTES` each (a 7 GB runner: two).
+`pytest -n auto` starts no more workers than the cores, nor than the memory holds: the stacks of
+all workers together take the stack share (40%), each worker needs `WORKER_BASE_BYTES` beside its
+stacks, and `SHARED_BYTES` stay for the controlling process and the libraries' code.
+
+Measured (2-core AMD EPYC Zen 3, the README's test command with two workers inside a 7 GB memory
+cgroup, 1.4 GB stack budget each): each worker's resident memory reached 3.1-3.2 GB, the
+controller 0.4 GB, and the cgroup had no room left for TensorFlow's code pages: they were evicted
+and read back from disk at 600 MB/s, the workers at 3% CPU, stalled. A 7 GB machine runs one
+worker; one with 24 GB and two cores, two.
 """
 
 from __future__ import annotations
@@ -21,9 +28,14 @@ if TYPE_CHECKING:
 WORKER_COUNT_ENV = "PYTEST_XDIST_WORKER_COUNT"
 #: TensorFlow's compute threads per process (read when its CPU device is created, at the first op).
 TF_THREADS_ENV = "TF_NUM_INTRAOP_THREADS"
-#: The memory a worker may need: TensorFlow and its pools (about 1.5 GB after a few experiments),
-#: the data, a stack at its share of the budget, and a reference model.fit beside it.
-WORKER_MEMORY_BYTES = 3.5e9
+#: Resident memory a worker needs beside its stacks: TensorFlow, its pools, the data, a reference
+#: model.fit (measured: 3.2 GB at a 1.4 GB stack budget).
+WORKER_BASE_BYTES = 1.8e9
+#: Memory that must stay free of workers: the controlling pytest process (0.4 GB) and the pages of
+#: the libraries' code that every worker runs.
+SHARED_BYTES = 1.4e9
+#: The share of the machine's memory all stacks together may take (`stacking.memory_budget_bytes`).
+STACK_SHARE = 0.4
 
 
 def worker_count() -> int:
@@ -43,9 +55,11 @@ def usable_cores() -> int:
 
 
 def workers_for(cores: int, memory_bytes: float | None) -> int:
-    """The workers `pytest -n auto` starts: one a core, no more than the memory holds at
-    `WORKER_MEMORY_BYTES` each, at least one."""
-    by_memory = cores if memory_bytes is None else int(memory_bytes // WORKER_MEMORY_BYTES)
+    """The workers `pytest -n auto` starts: one a core, no more than fit the memory beside the
+    stacks' share and `SHARED_BYTES` at `WORKER_BASE_BYTES` each, at least one."""
+    if memory_bytes is None:
+        return max(1, cores)
+    by_memory = int((memory_bytes * (1 - STACK_SHARE) - SHARED_BYTES) // WORKER_BASE_BYTES)
     return max(1, min(cores, by_memory))
 
 

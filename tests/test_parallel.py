@@ -9,17 +9,19 @@ from fml_bench.claims import CLAIMS, get_claim
 
 
 def test_auto_starts_a_worker_a_core_as_far_as_the_memory_holds():
-    assert parallel.workers_for(2, 7e9) == 2  # a 2-core, 7 GB hosted runner
-    assert parallel.workers_for(2, 24 * 2**30) == 2
-    assert parallel.workers_for(16, 7e9) == 2  # many cores, little memory
-    assert parallel.workers_for(2, 3e9) == 1
+    assert parallel.workers_for(2, 24 * 2**30) == 2  # this project's 2-core, 24 GB machines
+    assert parallel.workers_for(2, 7e9) == 1  # a 7 GB hosted runner: two workers stalled there
+    assert parallel.workers_for(16, 16e9) == 4  # many cores, less memory
+    assert parallel.workers_for(2, 2e9) == 1
     assert parallel.workers_for(4, None) == 4  # memory unknown: the cores decide
 
 
 def test_the_auto_hook_reads_this_machine(monkeypatch):
     monkeypatch.setattr(parallel, "usable_cores", lambda: 8)
-    monkeypatch.setattr("fml_bench.engine.stacking.machine_memory_bytes", lambda: 7.5e9)
-    assert pytest_plugin.pytest_xdist_auto_num_workers(None) == 2
+    monkeypatch.setattr("fml_bench.engine.stacking.machine_memory_bytes", lambda: 16e9)
+    assert pytest_plugin.pytest_xdist_auto_num_workers(None) == 4
+    monkeypatch.setattr("fml_bench.engine.stacking.machine_memory_bytes", lambda: 7e9)
+    assert pytest_plugin.pytest_xdist_auto_num_workers(None) == 1
 
 
 def test_a_worker_gets_its_share_of_the_cores(monkeypatch):

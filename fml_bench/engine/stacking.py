@@ -32,8 +32,9 @@ from fml_bench.records import RunRecord
 from fml_bench.seeding import seed_everything, stream
 
 STACK_MEMORY_GB = 8.0  # the most a stack takes by default, on a machine with room for it
-STACK_MEMORY_SHARE = 0.4  # and at most this share of the machine's physical memory (TensorFlow, data and
-# the other core's work need the rest: a 7 GB hosted runner gets a 2.8 GB budget, not 8)
+# and at most this share of the machine's physical memory (TensorFlow, data and the other core's
+# work need the rest: a 7 GB hosted runner gets a 2.8 GB budget, not 8)
+STACK_MEMORY_SHARE = parallel.STACK_SHARE
 # The bytes a stack keeps per input float: the slot arrays, their stacked copy, the TensorFlow
 # constant and XLA's buffers (measured: 256 seeds of iterated 3x4-fold on 500 images took 20 GB, 81 MB a seed).
 COPIES = 5
