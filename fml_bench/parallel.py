@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 #: pytest-xdist sets this in each worker's environment, before the worker reads its options.
 WORKER_COUNT_ENV = "PYTEST_XDIST_WORKER_COUNT"
+#: The user's own `-n auto` count, which xdist honours (and so does fml_bench).
+AUTO_WORKERS_ENV = "PYTEST_XDIST_AUTO_NUM_WORKERS"
 #: TensorFlow's compute threads per process (read when its CPU device is created, at the first op).
 TF_THREADS_ENV = "TF_NUM_INTRAOP_THREADS"
 #: Resident memory a worker needs beside its stacks: TensorFlow, its pools, the data, a reference

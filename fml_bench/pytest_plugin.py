@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -79,9 +80,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.markexpr = "slow"  # `--fml-tier book` means the same as `-m slow`
 
 
-@pytest.hookimpl(optionalhook=True)
-def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
-    """`pytest -n auto`: one worker a core, as many as the memory holds (`parallel.workers_for`)."""
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # before xdist's own (one a core, memory unseen)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`pytest -n auto`: one worker a core, as many as the memory holds (`parallel.workers_for`);
+    the user's PYTEST_XDIST_AUTO_NUM_WORKERS, where set, is left to xdist."""
+    if parallel.AUTO_WORKERS_ENV in os.environ:
+        return None
     from fml_bench.engine.stacking import machine_memory_bytes
 
     return parallel.workers_for(parallel.usable_cores(), machine_memory_bytes())

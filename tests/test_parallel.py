@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from fml_bench import parallel, pytest_plugin
@@ -17,6 +21,7 @@ def test_auto_starts_a_worker_a_core_as_far_as_the_memory_holds():
 
 
 def test_the_auto_hook_reads_this_machine(monkeypatch):
+    monkeypatch.delenv(parallel.AUTO_WORKERS_ENV, raising=False)
     monkeypatch.setattr(parallel, "usable_cores", lambda: 8)
     monkeypatch.setattr("fml_bench.engine.stacking.machine_memory_bytes", lambda: 16e9)
     assert pytest_plugin.pytest_xdist_auto_num_workers(None) == 4
@@ -55,3 +60,21 @@ def test_claims_that_train_the_same_runs_share_a_group(tier):
     assert group["noise-channels"] == group["overfit-capacity"] == group["underfit-logreg"]
     assert group["imdb-larger"] != group["noise-channels"]  # two groups: both workers train
     assert parallel.store_group(get_claim("imdb-larger"), tier) == "imdb-runs"
+
+
+def test_the_users_auto_count_is_left_to_xdist(monkeypatch):
+    monkeypatch.setenv(parallel.AUTO_WORKERS_ENV, "3")
+    assert pytest_plugin.pytest_xdist_auto_num_workers(None) is None
+
+
+def test_pytest_n_auto_asks_fml_bench_before_xdist(tmp_path):
+    """xdist's own count (a worker a core) answered first, so a 7 GB runner got two workers
+    and stalled; run as the README runs it, with the machine's memory set to 7 GB."""
+    (tmp_path / "conftest.py").write_text(
+        "import fml_bench.engine.stacking as s\ns.machine_memory_bytes = lambda: 7e9\n")
+    (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
+    env = {k: v for k, v in os.environ.items() if k not in (parallel.AUTO_WORKERS_ENV, "PYTEST_ADDOPTS")}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "-o", "addopts=", "-p", "no:cacheprovider",
+                          str(tmp_path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "created: 1/1 worker" in out.stdout, out.stdout
