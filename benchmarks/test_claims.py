@@ -9,12 +9,10 @@ The measurements run too (reported beside the family, never failing), so that py
 import pytest
 
 from fml_bench.claims import ALL
-from fml_bench.parallel import store_group
 from fml_bench.tiers import TIERS
 
 PARAMS = [
-    pytest.param(tier.name, c.id, id=f"{tier.name}-{c.id}",
-                 marks=[pytest.mark.claim, pytest.mark.xdist_group(store_group(c, tier.name)), *tier.marks()])
+    pytest.param(tier.name, c.id, id=f"{tier.name}-{c.id}", marks=[pytest.mark.claim, *tier.marks()])
     for tier in TIERS.values() for c in ALL
 ]
 

@@ -8,7 +8,8 @@ paired TOST: equivalence within the stated margin at alpha 0.05. The pairs are s
 gives both engines the same data and initial weights, while shuffling and dropout streams
 differ, so pairing removes the (large) variance due to initialisation. The seeds are the first
 ten of the claim that trains the experiment (its plan's seed block), and the runs land in the
-same store as the claims', so the claim reuses the batched ones (or this test the claim's).
+same store as the claims', so the claim reuses the batched ones (or this test the claim's; under
+`pytest -n`, the store's lock makes a worker wait for the seeds another is training, then read them).
 """
 
 from __future__ import annotations
@@ -17,11 +18,9 @@ import numpy as np
 import pytest
 
 from fml_bench import stats
-from fml_bench.claims import get_claim
 from fml_bench.engine_registry import default_engine
 from fml_bench.experiments import get_spec
 from fml_bench.metrics import best, late_mean, log10_last, rise_after_min
-from fml_bench.parallel import store_group
 from fml_bench.plans import plan_for
 from fml_bench.runner import run_experiment
 
@@ -51,8 +50,7 @@ def claim_seeds(experiment: str) -> list[int]:
     return list(range(first, first + SEEDS))
 
 
-@pytest.mark.parametrize("experiment", [
-    pytest.param(e, marks=pytest.mark.xdist_group(store_group(get_claim(CLAIM_OF[e]), "fast"))) for e in CHECKS])
+@pytest.mark.parametrize("experiment", CHECKS)
 def test_seed_batching_engine_matches_reference_distribution(experiment, run_store):
     spec = get_spec(experiment, "fast")
     engine = default_engine("stacked")

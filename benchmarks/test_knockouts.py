@@ -6,11 +6,8 @@ that makes an arm equal to another arm reuses its runs."""
 import pytest
 
 from fml_bench.claims import CLAIMS
-from fml_bench.parallel import store_group
 
-PARAMS = [pytest.param(c.id, id=f"knockout-{c.id}", marks=[pytest.mark.claim,
-                                                         pytest.mark.xdist_group(store_group(c, "fast"))])
-          for c in CLAIMS]
+PARAMS = [pytest.param(c.id, id=f"knockout-{c.id}", marks=pytest.mark.claim) for c in CLAIMS]
 
 
 @pytest.mark.parametrize("claim_id", PARAMS)

@@ -19,10 +19,6 @@ worker; one with 24 GB and two cores, two.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from fml_bench.claims import Claim
 
 #: pytest-xdist sets this in each worker's environment, before the worker reads its options.
 WORKER_COUNT_ENV = "PYTEST_XDIST_WORKER_COUNT"
@@ -72,14 +68,3 @@ def share_cores_among_workers() -> None:
     if workers > 1:
         os.environ.setdefault(TF_THREADS_ENV, str(max(1, usable_cores() // workers)))
 
-
-def store_group(claim: Claim, tier: str) -> str:
-    """The pytest-xdist group (`--dist loadgroup`) of the tests that train `claim`'s runs: the
-    claims on one dataset share experiments and seed blocks (imdb-smaller and imdb-larger both
-    train imdb-16-16 at the same seeds; a knock-out reuses its claim's unchanged arms), so their
-    tests run in one worker, one after another, and each run is trained once and then read from
-    the store, never twice at the same time by two workers."""
-    from fml_bench.experiments import get_spec
-
-    datasets = {get_spec(name, tier).dataset for name in claim.experiments()}
-    return "imdb-runs" if "imdb" in datasets else "mnist-runs"

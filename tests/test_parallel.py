@@ -6,10 +6,7 @@ import os
 import subprocess
 import sys
 
-import pytest
-
 from fml_bench import parallel, pytest_plugin
-from fml_bench.claims import CLAIMS, get_claim
 
 
 def test_auto_starts_a_worker_a_core_as_far_as_the_memory_holds():
@@ -50,16 +47,6 @@ def test_a_worker_keeps_the_users_thread_count_and_a_lone_process_all_cores(monk
     assert parallel.TF_THREADS_ENV not in parallel.os.environ
     monkeypatch.setenv(parallel.WORKER_COUNT_ENV, "two")
     assert parallel.worker_count() == 1
-
-
-@pytest.mark.parametrize("tier", ["fast", "book"])
-def test_claims_that_train_the_same_runs_share_a_group(tier):
-    """imdb-smaller and imdb-larger train imdb-16-16 at the same seeds: one worker, in turn."""
-    group = {c.id: parallel.store_group(c, tier) for c in CLAIMS}
-    assert group["imdb-smaller"] == group["imdb-larger"] == group["imdb-l2"] == group["imdb-dropout"]
-    assert group["noise-channels"] == group["overfit-capacity"] == group["underfit-logreg"]
-    assert group["imdb-larger"] != group["noise-channels"]  # two groups: both workers train
-    assert parallel.store_group(get_claim("imdb-larger"), tier) == "imdb-runs"
 
 
 def test_the_users_auto_count_is_left_to_xdist(monkeypatch):
