@@ -211,9 +211,8 @@ def memory_budget_bytes() -> float:
     if value is not None:
         return value * 1e9
     memory = machine_memory_bytes()
-    if memory is None:
-        return STACK_MEMORY_GB * 1e9 / parallel.worker_count()
-    return min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * memory) / parallel.worker_count()
+    budget = STACK_MEMORY_GB * 1e9 if memory is None else min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * memory)
+    return budget / parallel.worker_count()
 
 
 def max_seeds(spec: ExperimentSpec) -> int:
