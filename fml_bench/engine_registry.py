@@ -99,6 +99,10 @@ def _cross_validates(spec: ExperimentSpec) -> bool:
     return kinds.protocol(spec.protocol).cross_validates  # K-fold and shuffled hold-out share the fold path
 
 
+def _bags_under_torch(spec: ExperimentSpec) -> bool:
+    return keras_backend() == "torch" and _bags_of_words(spec)
+
+
 register(EngineInfo(
     "reference",
     (EngineChange(2, "reshuffles every epoch"),
@@ -123,7 +127,9 @@ register(EngineInfo(
 
 register(EngineInfo(
     "vectorised",
-    (EngineChange(1, "Keras' stateless API vmapped over seeds (jax, torch)"),),
+    (EngineChange(1, "Keras' stateless API vmapped over seeds (jax, torch)"),
+     EngineChange(2, "under torch, IMDB's first layer as bag sums of kernel rows (engine/vectorised_bags.py; "
+                     "other rounding)", touches=_bags_under_torch)),
     True, "fml_bench.engine.vectorised", "many seeds of a spec as one vmap of Keras' stateless API",
     backends=("jax", "torch"),
 ))

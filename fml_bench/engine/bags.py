@@ -39,6 +39,8 @@ import numpy as np
 import scipy.sparse
 import tensorflow as tf
 
+from fml_bench.engine import multihot
+
 #: The most frequent words (the lowest word indices), taken as a dense block (see the module doc).
 DENSE_WORDS = 256
 
@@ -70,33 +72,14 @@ def bags_from_csr(indptr: np.ndarray, index: np.ndarray) -> Bags:
 
 
 def stacked_rows(csr: scipy.sparse.csr_matrix, rows: np.ndarray, width: int) -> tuple[Bags, Bags]:
-    """The forward and the transposed bags of a training step.
-
-    rows: (S, B) the batch rows of each seed. Seed s's kernel occupies table rows
-    [s*width, (s+1)*width) of the stacked kernel reshaped to (S*width, units).
-    Forward: output row s*B + i sums seed s's kernel rows of the words in review rows[s, i].
-    Transposed: output row s*width + j sums the rows s*B + i of dZ (S*B, units) whose
-    review contains word j, i.e. seed s's kernel gradient."""
-    seeds, batch = rows.shape
-    picked = csr[rows.reshape(-1)]
-    owner = np.repeat(np.arange(seeds * batch, dtype=np.int64) // batch, np.diff(picked.indptr))
-    index = picked.indices.astype(np.int64) + owner * width
-    block = scipy.sparse.csr_matrix((np.ones(len(index), np.float32), index, picked.indptr),
-                                    shape=(seeds * batch, seeds * width))
-    transposed = block.tocsc()  # column j's rows, in row order (scipy's O(nnz) counting transpose)
-    return bags_from_csr(picked.indptr, index), bags_from_csr(transposed.indptr, transposed.indices)
+    """The forward and the transposed bags of a training step (`multihot.stacked_batch`)."""
+    forward, transposed = multihot.stacked_batch(csr, rows, width)
+    return bags_from_csr(*forward), bags_from_csr(*transposed)
 
 
 def shared_rows(csr: scipy.sparse.csr_matrix, seeds: int, width: int) -> Bags:
-    """Forward bags of rows every seed scores (validation, test): output row s*R + r sums seed
-    s's kernel rows of the words in review r."""
-    rows = csr.shape[0]
-    lengths = np.tile(np.diff(csr.indptr), seeds)
-    indptr = np.concatenate([[0], np.cumsum(lengths)])
-    index = np.tile(csr.indices.astype(np.int64), seeds) + np.repeat(np.arange(seeds, dtype=np.int64) * width,
-                                                                      csr.nnz)
-    assert len(indptr) == seeds * rows + 1
-    return bags_from_csr(indptr, index)
+    """Forward bags of rows every seed scores (validation, test; `multihot.shared`)."""
+    return bags_from_csr(*multihot.shared(csr, seeds, width))
 
 
 def bag_sum(table: tf.Tensor, bags: Bags) -> tf.Tensor:
@@ -108,12 +91,4 @@ def bag_sum(table: tf.Tensor, bags: Bags) -> tf.Tensor:
     return tf.concat([first, second], axis=0)
 
 
-def split_columns(csr: scipy.sparse.csr_matrix, dense_words: int) -> tuple[np.ndarray, scipy.sparse.csr_matrix]:
-    """The first `dense_words` columns of `csr` as a dense float32 block (rows, dense_words), and
-    the rest as a CSR matrix of the full width (its column indices unchanged, so it indexes the
-    same kernel rows; the first `dense_words` kernel rows get no bag)."""
-    csr = csr.tocsr()
-    dense = csr[:, :dense_words].toarray().astype(np.float32)
-    rest = csr[:, dense_words:].tocsr()
-    rest.sort_indices()
-    return dense, scipy.sparse.csr_matrix((rest.data, rest.indices + dense_words, rest.indptr), shape=csr.shape)
+split_columns = multihot.split_columns

@@ -18,7 +18,8 @@ dropout masks from its own model's seed generator under jax, and keras' optimize
 keras' own. Shuffle orders, validation split, metric averaging, early stopping, K-fold slots
 and the records are the stacked engine's (`stacking.py`).
 
-IMDB's multi-hot rows go in dense, as they do in the reference engine's `model.fit`.
+IMDB's multi-hot rows go in dense under jax, as they do in the reference engine's `model.fit`;
+under torch the first Dense layer sums them as bags of kernel rows (vectorised_bags.py).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import scipy.sparse
 from fml_bench import kinds
 from fml_bench.engine import stacking
 from fml_bench.experiments import ExperimentSpec
+from fml_bench.malloc_reuse import keep_freed_blocks
 from fml_bench.protocol import compile_model
 from fml_bench.records import RunRecord
 
@@ -116,15 +118,16 @@ class VectorisedTrainer(stacking.SeedStackTrainer):
     """S keras models of one spec, their variables stacked on a leading seed axis, trained by a
     vmapped `SeedProgram`; a backend supplies its arrays, vmap, gradient and the epoch loop."""
 
+    program_class: type[SeedProgram] = SeedProgram
+
     def __init__(self, spec: ExperimentSpec, models: list[keras.Model], x_train, y_train, x_val, y_val,
                  test: tuple | None = None):
         self.spec, self.seeds, self.model = spec, len(models), models[0]
-        x_train = _dense(x_train)
-        self.x_train, self.y_train = self.array(x_train), self.array(y_train)
+        self.x_train, self.y_train = self.inputs(x_train), self.array(y_train)
         self.x_axis, self.y_axis = (0 if x_train.ndim == 3 else None), (0 if y_train.ndim == 2 else None)
         self.rows = int(y_train.shape[-1])
-        self.validation = (self.array(_dense(x_val)), self.array(y_val))
-        self.test = (self.array(_dense(test[0])), self.array(test[1])) if test is not None else None
+        self.validation = (self.inputs(x_val), self.array(y_val))
+        self.test = (self.inputs(test[0]), self.array(test[1])) if test is not None else None
         self.optimizer = compile_model(spec).optimizer
         self.optimizer.build(self.model.trainable_variables)
         self.weights = [self.stack([m.trainable_variables[i].value for m in models])
@@ -132,7 +135,11 @@ class VectorisedTrainer(stacking.SeedStackTrainer):
         self.states = [self.stack([m.non_trainable_variables[i].value for m in models])
                        for i in range(len(self.model.non_trainable_variables))]
         self.slots = [self.stack([v.value] * self.seeds) for v in self.optimizer.variables]
-        self.program = SeedProgram(spec, self.model, self.optimizer, self.grad_and_value)
+        self.program = self.program_class(spec, self.model, self.optimizer, self.grad_and_value)
+
+    def inputs(self, x):
+        """A model input as the trainer keeps it: the backend's dense array."""
+        return self.array(_dense(x))
 
     # what a backend supplies
     def array(self, values): raise NotImplementedError  # noqa: E704
@@ -255,6 +262,7 @@ class TorchVectorisedTrainer(VectorisedTrainer):
     def __init__(self, *args, **kwargs):
         import torch
 
+        keep_freed_blocks()  # every step allocates the same large tensors (malloc_reuse.py)
         super().__init__(*args, **kwargs)
         for variable in self.model.trainable_variables:
             if type(variable.regularizer) is keras.regularizers.L1L2:
@@ -262,13 +270,11 @@ class TorchVectorisedTrainer(VectorisedTrainer):
         if self.optimizer.clipnorm or self.optimizer.global_clipnorm:
             raise NotImplementedError("norm clipping is not elementwise: the vectorised engine under torch "
                                       "cannot apply it to stacked weights")
-        key = (repr(self.spec), self.seeds, tuple(self.x_train.shape), tuple(self.y_train.shape))
+        key = (type(self).__name__, repr(self.spec), self.seeds, tuple(self.x_train.shape), tuple(self.y_train.shape))
         if key not in _TORCH_STEPS:
             stack_optimizer = compile_model(self.spec).optimizer
             stack_optimizer.build([keras.Variable(w) for w in self.weights])
-            grads = torch.func.vmap(self.program.batch_grads, in_dims=(0, 0, 0, 0), randomness="different")
-            _TORCH_STEPS[key] = (self.model, self.program, stack_optimizer,
-                                 compiled_torch_step(eager_torch_step(grads, stack_optimizer)))
+            _TORCH_STEPS[key] = (self.model, self.program, stack_optimizer, self.build_step(stack_optimizer))
             while len(_TORCH_STEPS) > TORCH_STEPS_KEPT:
                 _TORCH_STEPS.pop(next(iter(_TORCH_STEPS)))
         # the keras model a step was compiled with runs every stack of this spec and shape (only
@@ -278,6 +284,14 @@ class TorchVectorisedTrainer(VectorisedTrainer):
         self._scorers = {axes: torch.func.vmap(self.program.seed_scores, in_dims=(0, 0, *axes))
                          for axes in ((None, None), (0, 0), (None, 0), (0, None))}
         self._penalty = torch.func.vmap(self.program.seed_penalty, in_dims=(0, 0, self.x_axis))
+
+    def build_step(self, stack_optimizer):
+        """The stack's training step: (weights, states, slots, xb, yb) -> (weights, states,
+        slots, per-seed batch losses, per-seed hits), compiled."""
+        import torch
+
+        grads = torch.func.vmap(self.program.batch_grads, in_dims=(0, 0, 0, 0), randomness="different")
+        return compiled_torch_step(eager_torch_step(grads, stack_optimizer))
 
     def array(self, values):
         import torch
@@ -423,14 +437,27 @@ def make_trainer() -> stacking.TrainerFactory:
     backend = keras.backend.backend()
     if backend not in TRAINERS:
         raise NotImplementedError(f"the vectorised engine has no trainer for the Keras backend {backend!r}")
+    if backend == "torch":
+        from fml_bench.engine.vectorised_bags import torch_trainer
+
+        return torch_trainer
     return TRAINERS[backend]
+
+
+def uses_bags(spec: ExperimentSpec) -> bool:
+    """Under torch, IMDB's multi-hot rows go in as CSR and the first layer sums them as bags
+    (vectorised_bags.py); jax multiplies the dense rows (XLA's matmul is its fast route)."""
+    return keras.backend.backend() == "torch" and kinds.multi_hot_input(spec.dataset, spec.recipe)
 
 
 def run_seeds(spec: ExperimentSpec, seeds: Sequence[int], shuffle: bool = True) -> list[RunRecord]:
     """Train `spec` for all `seeds` at once; one record per seed."""
     env = {"keras_backend": keras.backend.backend()}
+    if env["keras_backend"] == "torch":
+        env["malloc"] = keep_freed_blocks()
     if len(seeds) > 1 and max_seeds(spec) == 1 and keras.backend.backend() == "torch":
         return [record for seed in seeds for record in run_seeds(spec, [seed], shuffle)]  # dropout under torch
     if kinds.protocol(spec.protocol).cross_validates:
         return stacking.train_folds(spec, seeds, make_trainer(), ENGINE_NAME, env)
-    return stacking.train_holdout(spec, seeds, make_trainer(), ENGINE_NAME, env, shuffle=shuffle)
+    return stacking.train_holdout(spec, seeds, make_trainer(), ENGINE_NAME, env, sparse=uses_bags(spec),
+                                  shuffle=shuffle)

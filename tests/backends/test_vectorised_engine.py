@@ -59,6 +59,30 @@ def test_a_seeds_run_does_not_depend_on_its_stack_mates(multi_hot_data):
         np.testing.assert_allclose(alone[key], together[1].history[key], rtol=1e-5, err_msg=key)
 
 
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="the bag route is torch's (vectorised_bags.py)")
+def test_under_torch_multi_hot_rows_reach_the_first_layer_as_bags(multi_hot_data, monkeypatch):
+    """The bag sums are the dense route's product and kernel gradient (to rounding), and a
+    seed's run does not depend on the seeds that share its stack."""
+    from fml_bench.engine import vectorised_bags
+
+    x, y = multi_hot_data
+    monkeypatch.setattr(stacking, "prepare_test", lambda spec, sparse=False: (x[:100], y[:100]))
+    sums = []
+    bag_sum = vectorised_bags.bag_sum
+    monkeypatch.setattr(vectorised_bags, "bag_sum", lambda table, bags: sums.append(1) or bag_sum(table, bags))
+    spec = get_spec("imdb-16-16", "fast").with_(name="t8", train_size=None, epochs=2, batch_size=32)
+    as_bags = vectorised.run_seeds(spec, [0, 1, 2])
+    assert sums
+    alone = vectorised.run_seeds(spec, [1])[0].history
+    monkeypatch.setattr(vectorised, "uses_bags", lambda spec: False)
+    dense = vectorised.run_seeds(spec, [0, 1, 2])
+    for got, expected in zip(as_bags, dense):
+        for key in KEYS:
+            np.testing.assert_allclose(got.history[key], expected.history[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    for key in KEYS:
+        np.testing.assert_allclose(alone[key], as_bags[1].history[key], rtol=1e-5, err_msg=key)
+
+
 def test_kfold_slots_match_the_protocol_and_their_stack_mates_do_not_matter(monkeypatch):
     rng = np.random.default_rng(0)
     x, y = rng.random((103, 784)).astype(np.float32), rng.integers(0, 10, 103)  # folds 26/26/26/25
