@@ -10,9 +10,12 @@ from pathlib import Path
 
 from weakened_keras import make_build
 
+from fml_bench import test_order
 from fml_bench.cli import main
 
 
+# two builds at 20 seeds each: four times the claim's first look of 10
+@test_order.mark(4 * test_order.claim_seconds("imdb-dropout", "fast"))
 def test_a_weakened_dropout_is_changed_away_from_the_book_and_the_ab_exits_1(tmp_path: Path) -> None:
     weak = make_build("dropout", 0.8, tmp_path / "weak")
     out = tmp_path / "ab"

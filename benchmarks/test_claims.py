@@ -8,11 +8,13 @@ The measurements run too (reported beside the family, never failing), so that py
 
 import pytest
 
+from fml_bench import test_order
 from fml_bench.claims import ALL
 from fml_bench.tiers import TIERS
 
 PARAMS = [
-    pytest.param(tier.name, c.id, id=f"{tier.name}-{c.id}", marks=[pytest.mark.claim, *tier.marks()])
+    pytest.param(tier.name, c.id, id=f"{tier.name}-{c.id}",
+                 marks=[pytest.mark.claim, *tier.marks(), test_order.mark(test_order.claim_seconds(c.id, tier.name))])
     for tier in TIERS.values() for c in ALL
 ]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fml_bench import stats
+from fml_bench import stats, test_order
 from fml_bench.engine_registry import default_engine
 from fml_bench.experiments import get_spec
 from fml_bench.metrics import best, late_mean, log10_last, rise_after_min
@@ -27,6 +27,7 @@ from fml_bench.runner import run_experiment
 #: experiment -> the fast-tier claim whose first seeds this test trains
 CLAIM_OF = {"mnist-96-96": "overfit-capacity", "imdb-16-16-dropout": "imdb-dropout", "imdb-512-512": "imdb-larger"}
 SEEDS = 10
+ENGINES = ("reference", "stacked")  # the stacked engine becomes the backend's seed-batching one
 # (experiment, metric, margin): margins are well below the claims' effects (the dropout
 # claim's effect on late val_loss is about -0.21 in the fast tier; its margin here is 0.06),
 # so an engine difference within the margin cannot change a claim's conclusion.
@@ -50,7 +51,9 @@ def claim_seeds(experiment: str) -> list[int]:
     return list(range(first, first + SEEDS))
 
 
-@pytest.mark.parametrize("experiment", CHECKS)
+@pytest.mark.parametrize("experiment", [
+    pytest.param(name, marks=test_order.mark(test_order.experiment_seconds(name, "fast", ENGINES, SEEDS)))
+    for name in CHECKS])
 def test_seed_batching_engine_matches_reference_distribution(experiment, run_store):
     spec = get_spec(experiment, "fast")
     engine = default_engine("stacked")

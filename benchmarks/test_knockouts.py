@@ -5,9 +5,12 @@ that makes an arm equal to another arm reuses its runs."""
 
 import pytest
 
+from fml_bench import test_order
 from fml_bench.claims import CLAIMS
 
-PARAMS = [pytest.param(c.id, id=f"knockout-{c.id}", marks=pytest.mark.claim) for c in CLAIMS]
+PARAMS = [pytest.param(c.id, id=f"knockout-{c.id}",
+                       marks=[pytest.mark.claim, test_order.mark(test_order.claim_seconds(c.id, "fast", True))])
+          for c in CLAIMS]
 
 
 @pytest.mark.parametrize("claim_id", PARAMS)

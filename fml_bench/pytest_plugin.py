@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from fml_bench import options, parallel, paths
+from fml_bench import options, parallel, paths, test_order
 from fml_bench.claims import get_claim
 from fml_bench.engine_registry import KERAS_BACKEND_ENV
 from fml_bench.progress import event_line
@@ -92,6 +92,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    test_order.longest_first(items)  # xdist's workers end together (test_order.py)
     tier = config.getoption("--fml-tier")
     if not tier:
         return

@@ -1,0 +1,50 @@
+"""The longest tests start first (fml_bench/test_order.py), so pytest-xdist's workers end
+together; the estimates order tests and judge nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from fml_bench import test_order
+
+
+class Item:
+    def __init__(self, name: str, seconds: float | None = None):
+        self.name = name
+        self.marks = {} if seconds is None else {test_order.MARKER: test_order.mark(seconds).mark}
+
+    def get_closest_marker(self, name: str):
+        return self.marks.get(name)
+
+
+def test_marked_tests_go_first_longest_first_and_the_rest_keep_their_order():
+    items = [Item("unit-a"), Item("claim-short", 5), Item("unit-b"), Item("claim-long", 500), Item("mid", 50),
+             Item("also-mid", 50)]
+    test_order.longest_first(items)  # type: ignore[arg-type]
+    assert [i.name for i in items] == ["claim-long", "mid", "also-mid", "claim-short", "unit-a", "unit-b"]
+
+
+def test_estimates_come_from_the_cost_table_and_the_plans():
+    wide = test_order.experiment_seconds("imdb-512-512", "fast", ["stacked"], 10)
+    narrow = test_order.experiment_seconds("imdb-16-16", "fast", ["stacked"], 10)
+    assert wide > narrow > 0
+    assert test_order.claim_seconds("imdb-larger", "fast") > test_order.claim_seconds("imdb-smaller", "fast") > 0
+    assert test_order.claim_seconds("dropout-vs-l2", "fast") > 0  # a measurement: its one look
+
+
+def test_the_plugin_collects_the_suite_longest_first():
+    """Through fml_bench's pytest plugin: the heaviest benchmark first, every unmarked test after
+    every marked one."""
+    root = Path(__file__).parents[1]
+    done = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "benchmarks/test_claims.py", "benchmarks/test_ab.py", "tests/test_bags.py"],
+                          cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ids = [line for line in done.stdout.splitlines() if "::" in line]
+    claims = [i for i in ids if "test_claim[" in i]
+    seconds = [test_order.claim_seconds(i.split("[fast-")[1].rstrip("]"), "fast") for i in claims]
+    assert seconds == sorted(seconds, reverse=True)
+    first_unmarked = ids.index(next(i for i in ids if i.startswith("tests/")))
+    assert all(i.startswith("tests/") or "unknown_claims" in i for i in ids[first_unmarked:])
