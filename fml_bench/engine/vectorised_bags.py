@@ -20,8 +20,10 @@ and activation, then each later layer; the losses are `model.losses`, so regular
 keras' own). Only a Dense first layer is taken this way; a model that starts otherwise keeps
 the dense route (vectorised.py).
 
-Measured on a 2-core AMD EPYC Zen 3 (one thread), fast tier, 8 seeds, per epoch and seed: see
-docs/measurements (imdb-16-16 and imdb-512-512, dense route against bags).
+Measured on a 2-core AMD EPYC Zen 3 (one thread, the other core busy), fast tier, 8 seeds,
+seconds per epoch and seed, dense route -> bags -> bags with malloc's freed blocks kept
+(malloc_reuse.py): imdb-16-16 0.124-0.143 -> 0.032-0.041 -> 0.043; imdb-512-512 1.87-2.79 ->
+0.68-0.70 -> 0.33-0.36 (docs/measurements/2026-12-01-zen3-torch-bags-order.md).
 """
 
 from __future__ import annotations
