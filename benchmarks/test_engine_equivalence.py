@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from fml_bench import stats, test_order
-from fml_bench.engine_registry import default_engine
+from fml_bench.engine_registry import default_engine, keras_backend
 from fml_bench.experiments import get_spec
 from fml_bench.metrics import best, late_mean, log10_last, rise_after_min
+from fml_bench.models import has_dropout
 from fml_bench.plans import plan_for
 from fml_bench.runner import run_experiment
 
@@ -45,10 +46,21 @@ CHECKS = {
 }
 
 
+def seed_count(experiment: str) -> int:
+    """`SEEDS` pairs; twice as many where a pair shares only its initial weights: under torch,
+    keras draws dropout masks from torch's global generator, which the vectorised engine (one
+    seed a stack there) and `model.fit` consume in their own orders, so their masks are not
+    paired and the differences are noisier (at 10 seeds the dropout model's best val_loss was
+    +0.0138 [-0.0087, +0.0363], TOST p 0.069 against the margin 0.03, on a 2-core AMD EPYC
+    Zen 3; its bag route matches the dense one step for step: tests/backends/)."""
+    unpaired = keras_backend() == "torch" and has_dropout(get_spec(experiment, "fast").model)
+    return 2 * SEEDS if unpaired else SEEDS
+
+
 def claim_seeds(experiment: str) -> list[int]:
-    """The first `SEEDS` seeds of the fast-tier claim that trains `experiment`."""
+    """The first `seed_count` seeds of the fast-tier claim that trains `experiment`."""
     first = plan_for(CLAIM_OF[experiment], "fast").first_seed
-    return list(range(first, first + SEEDS))
+    return list(range(first, first + seed_count(experiment)))
 
 
 @pytest.mark.parametrize("experiment", [
