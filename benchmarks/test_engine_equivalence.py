@@ -7,7 +7,7 @@ For representative fast-tier experiments, each claim metric is compared across e
 paired TOST: equivalence within the stated margin at alpha 0.05. The pairs are seeds: a seed
 gives both engines the same data and initial weights, while shuffling and dropout streams
 differ, so pairing removes the (large) variance due to initialisation. The seeds are the first
-ten of the claim that trains the experiment (its plan's seed block), and the runs land in the
+ten (see `seed_count`) of the claim that trains the experiment (its plan's seed block), and the runs land in the
 same store as the claims', so the claim reuses the batched ones (or this test the claim's; under
 `pytest -n`, the store's lock makes a worker wait for the seeds another is training, then read them).
 """

@@ -61,6 +61,8 @@ def pytest_configure(config: pytest.Config) -> None:
         session_env.setenv(KERAS_BACKEND_ENV, config.getoption("--fml-keras-backend"))
     if _is_xdist_worker(config):
         parallel.share_cores_among_workers()  # before any test runs a TensorFlow operation
+    else:
+        test_order.hand_out_one_at_a_time(config)
     config.stash[RESULTS_KEY] = []
     config.stash[REPORT_KEY] = None
     baseline = config.getoption("--fml-baseline")

@@ -6,6 +6,12 @@ in a fresh-clone CI on a 2-core AMD EPYC Zen 3 the 500 s engine-equivalence test
 minutes in, and the two workers ended 198 s apart. Sorting by expected seconds, longest first
 (the LPT rule), starts the long tests at once and leaves the short ones to fill the gaps.
 
+xdist's load scheduler first sends each worker a chunk of *consecutive* tests (a quarter of its
+share): with the longest first, one worker got every long test and the other sat idle for half
+the run (seen in a fresh-clone CI on the Zen 3: one worker at 19% CPU). So unless the user sets
+`--maxschedchunk`, fml-bench sets it to 1: each worker holds two tests and takes the next from
+the front as one ends (dynamic LPT).
+
 A test says what it expects to cost with `pytest.mark.expected_seconds(s)`; the estimates come
 from the cost table (fml_bench/costs.json: training seconds per seed) and the claims' plans,
 so they only order tests, never judge them. Unmarked tests keep their order, after the marked.
@@ -29,6 +35,13 @@ def expected_seconds(item: pytest.Item) -> float:
 def longest_first(items: list[pytest.Item]) -> None:
     """Sort `items` in place by expected seconds, longest first (stable for equal estimates)."""
     items.sort(key=lambda item: -expected_seconds(item))
+
+
+def hand_out_one_at_a_time(config: pytest.Config) -> None:
+    """Make xdist's load scheduler hand tests out from the front one at a time (see the module
+    doc), unless the user chose a `--maxschedchunk` (or xdist is not installed)."""
+    if config.pluginmanager.hasplugin("xdist") and config.getoption("maxschedchunk", None) is None:
+        config.option.maxschedchunk = 1
 
 
 def _seed_seconds(experiments: Iterable[str], tier: str, engine: str) -> float:

@@ -48,3 +48,31 @@ def test_the_plugin_collects_the_suite_longest_first():
     assert seconds == sorted(seconds, reverse=True)
     first_unmarked = ids.index(next(i for i in ids if i.startswith("tests/")))
     assert all(i.startswith("tests/") or "unknown_claims" in i for i in ids[first_unmarked:])
+
+
+def short_tests_behind_the_long_one(tmp_path: Path, *options: str) -> int:
+    """Of 200 short tests collected after a long one, how many ran on the long one's worker."""
+    (tmp_path / "test_mix.py").write_text(
+        "import time, pytest\n"
+        "@pytest.mark.expected_seconds(100)\n"
+        "def test_long():\n"
+        "    time.sleep(3)\n"
+        "@pytest.mark.parametrize('i', range(200))\n"
+        "def test_short(i):\n"
+        "    time.sleep(0.01)\n")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-v", *options,
+                           "-o", "addopts=", "-o", "markers=expected_seconds(s): a test's expected run time"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    ran = [line.split()[0] for line in done.stdout.splitlines() if " PASSED " in line and line.startswith("[gw")]
+    names = [line.split()[-1] for line in done.stdout.splitlines() if " PASSED " in line and line.startswith("[gw")]
+    assert len(ran) == 201, done.stdout[-3000:]
+    long_worker = ran[names.index("test_mix.py::test_long")]
+    return sum(1 for worker, name in zip(ran, names) if worker == long_worker and "test_short" in name)
+
+
+def test_xdist_hands_the_sorted_tests_out_one_at_a_time(tmp_path: Path):
+    """Two workers, a long test collected first: the short ones must not queue behind it on its
+    worker, as they do with xdist's default consecutive chunks."""
+    assert short_tests_behind_the_long_one(tmp_path) <= 3
+    assert short_tests_behind_the_long_one(tmp_path, "--maxschedchunk", "1000") >= 10  # the default: chunks of 25
