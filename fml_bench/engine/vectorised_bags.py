@@ -165,8 +165,7 @@ class TorchBagTrainer(TorchVectorisedTrainer):
     def evaluate(self, data: tuple[Any, Any]) -> tuple[np.ndarray, np.ndarray]:
         import torch
 
-        x, y = data
-        x = self.inputs(x)
+        x, y = data  # CSR already: `inputs` made validation and test so in __init__
         y_axis = 0 if y.ndim == 2 else None
         n = int(y.shape[-1])
         loss_sum, hit_sum = np.zeros(self.seeds), np.zeros(self.seeds)
