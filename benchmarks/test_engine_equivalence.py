@@ -63,8 +63,16 @@ def claim_seeds(experiment: str) -> list[int]:
     return list(range(first, first + seed_count(experiment)))
 
 
+#: Checked by the nightly inside each build and on demand (`pytest -m nightly`), not by the README's
+#: test command: ten imdb-512-512 runs of `model.fit` are 10 of its 30 minutes on a 2-core CI (AMD
+#: EPYC Zen 3). Its bag route is the one imdb-16-16-dropout's check takes at width 16 in CI; what
+#: CI cannot afford is the width at which a new framework build's rounding is amplified.
+NIGHTLY_ONLY = {"imdb-512-512"}
+
+
 @pytest.mark.parametrize("experiment", [
-    pytest.param(name, marks=test_order.mark(test_order.experiment_seconds(name, "fast", ENGINES, SEEDS)))
+    pytest.param(name, marks=[test_order.mark(test_order.experiment_seconds(name, "fast", ENGINES, SEEDS)),
+                              *([pytest.mark.nightly] if name in NIGHTLY_ONLY else [])])
     for name in CHECKS])
 def test_seed_batching_engine_matches_reference_distribution(experiment, run_store):
     spec = get_spec(experiment, "fast")

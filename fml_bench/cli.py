@@ -227,7 +227,17 @@ def cmd_check(args) -> int:
         location = paths.store_location(args.store_dir)
         run_on_ray(claims, config, location if isinstance(location, str) else location.resolve(),
                    address=None if args.ray == "local" else args.ray, say=lambda line: print(line, flush=True))
-    if args.no_train or args.ray:
+    interrupted: KeyboardInterrupt | None = None
+    workers = _workers(args)
+    if workers > 1:
+        from fml_bench.local_workers import run_on_workers
+
+        try:
+            run_on_workers(claims, config, paths.store_location(args.store_dir), workers,
+                           say=lambda line: print(line, flush=True))
+        except KeyboardInterrupt as exc:  # report the claims the stored seeds decide, then stop
+            interrupted = exc
+    if args.no_train or args.ray or interrupted:
         config = dataclasses.replace(config, runner=stored_runs_only(config.store, config.engine))
     print(f"report (rewritten as each claim finishes): {report.folder / 'report.md'}", flush=True)
     report_failed = False
@@ -236,7 +246,14 @@ def cmd_check(args) -> int:
             print(f"== {claim.id} ({config.tier.name} tier)", flush=True)
             try:
                 result = check_claim(claim, config, _progress_printer(None))
-            except (DatasetUnavailableError, DatasetCorruptError, MissingRunsError) as exc:  # this claim only
+            except MissingRunsError as exc:
+                if interrupted:  # as a sequential run stopped before this claim: not in the report
+                    print(f"{claim.id}: not decided before the interruption", file=sys.stderr, flush=True)
+                    continue
+                print(f"{claim.id}: NOT CHECKED: {exc}", file=sys.stderr, flush=True)
+                report.add_error(claim.id, tier.name, str(exc))
+                continue
+            except (DatasetUnavailableError, DatasetCorruptError) as exc:  # this claim only
                 print(f"{claim.id}: NOT CHECKED: {exc}", file=sys.stderr, flush=True)
                 report.add_error(claim.id, tier.name, str(exc))
                 continue
@@ -250,12 +267,31 @@ def cmd_check(args) -> int:
     finally:
         regressions = report.finish(complete=len(report.results) + len(report.errors) == len(claims))
         print(f"\nreport: {report.folder / 'report.md'}")
+    if interrupted:
+        raise interrupted
     if report_failed:
         return 2
     failed = [r for r in report.results if fails_the_run(r, tier, args.knockout)]
     if args.knockout:  # every knock-out must fail its claim
         return 1 if report.errors or failed else 0
     return 1 if failed or regressions or report.errors else 0
+
+
+def _workers(args) -> int:
+    """How many processes train this check's seeds: one when it trains nothing, when Ray or a
+    shard does, inside another worker (pytest-xdist's or a check's), else --workers ('auto':
+    `parallel.workers_for` the usable cores and the memory)."""
+    from fml_bench import parallel
+
+    if args.no_train or args.ray or _shard(args) is not None:
+        return 1
+    if args.workers != options.AUTO:
+        return int(args.workers)
+    if parallel.worker_count() > 1:
+        return 1
+    from fml_bench.engine.stacking import machine_memory_bytes
+
+    return parallel.workers_for(parallel.usable_cores(), machine_memory_bytes())
 
 
 def _shard(args) -> tuple[int, int] | None:
@@ -473,6 +509,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on Ray (a local instance, or the cluster at ADDRESS), then check from the store")
     p.add_argument("--no-train", action="store_true",
                    help="verdicts and report from the store alone (after sharded training); name missing runs")
+    p.add_argument("--workers", type=options.workers, default=os.environ.get(options.WORKERS_ENV) or options.AUTO,
+                   help=f"processes that train the seeds: N, or auto (default, ${options.WORKERS_ENV}): one a core, "
+                        "as many as the memory holds; 1 trains in this process")
     tiered(p)
     p.set_defaults(func=cmd_check)
     p = command("store", help="list the run store's records, or prune those no longer read")

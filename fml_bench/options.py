@@ -100,6 +100,21 @@ def int_at_least(minimum: int):
 positive_int = int_at_least(1)
 non_negative_int = int_at_least(0)
 
+#: `fml-bench check`'s worker processes: a number, or "auto" (`parallel.workers_for`).
+WORKERS_ENV = "FML_BENCH_WORKERS"
+AUTO = "auto"
+
+
+def workers(value: str) -> int | str:
+    """'auto' or a whole number >= 1 (how many processes train a check's seeds)."""
+    if value == AUTO:
+        return AUTO
+    try:
+        return positive_int(value)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"--workers takes 'auto' or a whole number >= 1 (${WORKERS_ENV}), "
+                                         f"got {value!r}") from None
+
 
 @dataclass(frozen=True)
 class Option:

@@ -1,4 +1,5 @@
-"""Test runs spread over pytest-xdist workers (`pytest -n auto`): how many workers a machine
+"""Work spread over processes on one machine: pytest-xdist workers (`pytest -n auto`) and
+`fml-bench check`'s worker processes (`fml_bench.local_workers`): how many workers a machine
 holds, and each worker's share of its cores and memory.
 
 Every worker is a whole TensorFlow process that trains its own stacks of seeds. Left alone, each
@@ -22,6 +23,8 @@ import os
 
 #: pytest-xdist sets this in each worker's environment, before the worker reads its options.
 WORKER_COUNT_ENV = "PYTEST_XDIST_WORKER_COUNT"
+#: `fml-bench check` sets this in the environment of its worker processes.
+CHECK_WORKER_COUNT_ENV = "FML_BENCH_WORKER_COUNT"
 #: The user's own `-n auto` count, which xdist honours (and so does fml_bench).
 AUTO_WORKERS_ENV = "PYTEST_XDIST_AUTO_NUM_WORKERS"
 #: TensorFlow's compute threads per process (read when its CPU device is created, at the first op).
@@ -37,9 +40,10 @@ STACK_SHARE = 0.4
 
 
 def worker_count() -> int:
-    """How many pytest-xdist workers share this machine (1 outside xdist, or when unreadable)."""
+    """How many worker processes share this machine: pytest-xdist's or `fml-bench check`'s (1 in
+    a process of its own, or when unreadable)."""
     try:
-        return max(1, int(os.environ.get(WORKER_COUNT_ENV, "1")))
+        return max(1, int(os.environ.get(WORKER_COUNT_ENV) or os.environ.get(CHECK_WORKER_COUNT_ENV) or "1"))
     except ValueError:
         return 1
 
@@ -62,7 +66,7 @@ def workers_for(cores: int, memory_bytes: float | None) -> int:
 
 
 def share_cores_among_workers() -> None:
-    """In an xdist worker: TensorFlow's compute threads set to this worker's share of the cores
+    """In a worker process: TensorFlow's compute threads set to this worker's share of the cores
     (at least one), unless the user set them. Must run before TensorFlow's first operation."""
     workers = worker_count()
     if workers > 1:

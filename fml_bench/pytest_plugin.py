@@ -33,7 +33,7 @@ RESULTS_KEY = pytest.StashKey[list]()
 REPORT_KEY = pytest.StashKey[Any]()  # the session's RunReport, created with the first claim
 BASELINE_KEY = pytest.StashKey["str | None"]()
 RESULT_PROPERTY = "fml_bench_result"
-DEFAULT_MARKEXPR = "not slow and not timing"  # pyproject.toml's addopts
+DEFAULT_MARKEXPR = "not slow and not timing and not nightly"  # pyproject.toml's addopts
 
 
 class ClaimInconclusiveWarning(UserWarning):
@@ -59,6 +59,8 @@ def pytest_configure(config: pytest.Config) -> None:
         session_env.setenv(paths.DATA_ENV, str(Path(config.getoption("--fml-data-dir")).resolve()))
     if config.getoption("--fml-keras-backend"):
         session_env.setenv(KERAS_BACKEND_ENV, config.getoption("--fml-keras-backend"))
+    if options.WORKERS_ENV not in os.environ:  # pytest spreads tests over its own workers (-n), and a
+        session_env.setenv(options.WORKERS_ENV, "1")  # test's engine lives in its process: checks train there
     if _is_xdist_worker(config):
         parallel.share_cores_among_workers()  # before any test runs a TensorFlow operation
     else:

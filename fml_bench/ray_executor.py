@@ -11,12 +11,12 @@ report then come from the store alone, as after sharded training.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from fml_bench.claims import Claim
 from fml_bench.errors import FmlBenchError
-from fml_bench.shards import WorkUnit, rounds, work_units
+from fml_bench.shards import WorkUnit, train_by_looks
 from fml_bench.suite import SuiteConfig
 
 
@@ -49,18 +49,15 @@ def run_on_ray(claims: Sequence[Claim], config: SuiteConfig, store_location: str
     if started_here:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     task = ray.remote(num_cpus=cpus_per_task)(_train_unit)
+
+    def train_units(units: list[WorkUnit]) -> Iterator[tuple[str, float]]:
+        pending = [task.remote(str(store_location), u, config.engine, passed) for u in units]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(done[0])
+
     try:
-        for look in range(1, rounds(claims, config) + 1):
-            units = work_units(claims, config, look)
-            if not units:
-                continue
-            predicted = sum(u.cost for u in units) / 60
-            say(f"ray: look {look}: {len(units)} units, predicted {predicted:.1f} min of training")
-            pending = [task.remote(str(store_location), u, config.engine, passed) for u in units]
-            while pending:
-                done, pending = ray.wait(pending, num_returns=1)
-                name, seconds = ray.get(done[0])
-                say(f"ray: {name} done in {seconds:.0f}s ({len(pending)} left)")
+        train_by_looks(claims, config, train_units, say, "ray")
     finally:
         if started_here:
             ray.shutdown()

@@ -70,7 +70,7 @@ def run_experiment(
         return [results[s] for s in seeds]
     check_backend(engine)
     _say_what_is_not_reused(store, spec, engine, missing)
-    with store.lock(spec, engine):  # another process may have trained them while we waited
+    with store.lock(spec, engine, missing):  # another process may have trained them while we waited
         missing = [seed for seed in missing if stored(seed) is None]
         size = chunk_size or seeds_per_call(engine, spec, len(missing))
         for i in range(0, len(missing), size):

@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
@@ -126,7 +126,9 @@ def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int, shards: 
     the claims the stored earlier looks leave undecided) for `claims`, in a fixed order.
 
     Blocks hold at most BLOCK_SEEDS seeds, and fewer for an expensive experiment: no block costs
-    more than half a shard's fair share (or one seed), so one experiment cannot unbalance a split."""
+    more than half a shard's fair share (or one seed), so one experiment cannot unbalance a split.
+    An experiment's blocks are as even as that allows (10 seeds: 5 + 5, not 8 + 2), so that no
+    stack is left with a seed or two: a stack of two costs nearly what a stack of five does."""
     needed = sorted(_seeds_needed(claims, config, look).items(), key=lambda kv: kv[0])
     costs = {name: seed_cost(spec, config.tier.name, config.engine) for name, (spec, _) in needed}
     fair_share = sum(costs[name] * len(seeds) for name, (_, seeds) in needed) / max(1, shards)
@@ -134,10 +136,21 @@ def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int, shards: 
     for name, (spec, seeds) in needed:
         ordered = sorted(seeds)
         block_size = max(1, min(BLOCK_SEEDS, int(fair_share / 2 // costs[name]))) if shards > 1 else BLOCK_SEEDS
-        for i in range(0, len(ordered), block_size):
-            block = tuple(ordered[i : i + block_size])
+        for block in even_blocks(ordered, block_size):
             units.append(WorkUnit(spec, block, costs[name] * len(block)))
     return units
+
+
+def even_blocks(seeds: Sequence[int], most: int) -> list[tuple[int, ...]]:
+    """`seeds` in order, cut into the fewest blocks of at most `most`, their sizes differing by at most one."""
+    count = -(-len(seeds) // most)
+    size, extra = divmod(len(seeds), max(1, count))
+    blocks, start = [], 0
+    for i in range(count):
+        end = start + size + (1 if i < extra else 0)
+        blocks.append(tuple(seeds[start:end]))
+        start = end
+    return blocks
 
 
 def assign(units: Sequence[WorkUnit], shards: int) -> list[list[WorkUnit]]:
@@ -149,3 +162,24 @@ def assign(units: Sequence[WorkUnit], shards: int) -> list[list[WorkUnit]]:
         out[target].append(unit)
         loads[target] += unit.cost
     return out
+
+
+#: Trains a look's units (in any order, on any executor), yielding (unit name, seconds) as each finishes.
+UnitTrainer = Callable[[list[WorkUnit]], Iterable[tuple[str, float]]]
+
+
+def train_by_looks(claims: Sequence[Claim], config: SuiteConfig, train_units: UnitTrainer,
+                   say: Callable[[str], None], label: str, shards: int = 1) -> None:
+    """Train every unit `claims` need, look by look: the first looks, then each later look's
+    seeds for the claims the stored earlier looks leave undecided (the Ray executor's and the
+    worker processes' loop; `shards`: the executors' count, which sizes the seed blocks)."""
+    for look in range(1, rounds(claims, config) + 1):
+        units = work_units(claims, config, look, shards)
+        if not units:
+            continue
+        say(f"{label}: look {look}: {len(units)} units, predicted {sum(u.cost for u in units) / 60:.1f} min "
+            "of training")
+        left = len(units)
+        for name, seconds in train_units(units):
+            left -= 1
+            say(f"{label}: {name} done in {seconds:.0f}s ({left} left)")

@@ -24,7 +24,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath, PurePosixPath
 
@@ -222,24 +222,24 @@ class RunStore:
         return sorted(Path(folder).glob(pattern))
 
     @contextlib.contextmanager
-    def lock(self, spec: ExperimentSpec, engine: str) -> Iterator[None]:
-        """Hold an exclusive lock on `spec`'s records (across processes on this file system).
+    def lock(self, spec: ExperimentSpec, engine: str, seeds: Sequence[int]) -> Iterator[None]:
+        """Hold an exclusive lock on each of `spec`'s `seeds` (across processes on this file system).
 
         The runner trains missing seeds inside it and looks again after acquiring it, so two
-        processes on one store train each (spec, seed) once. A read-only store is not locked."""
+        processes on one store train each (spec, seed) once; processes that train other seeds of
+        the same experiment (`fml-bench check`'s worker processes, shards) do not wait for each
+        other. Locks are taken in seed order, so two processes cannot each hold what the other
+        waits for. A read-only store is not locked."""
         folder = Path(self.folder(spec, engine))
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            handle = open(folder / ".lock", "a")  # noqa: SIM115 - held for the block
-        except PermissionError:
+        with contextlib.ExitStack() as held:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                handles = [held.enter_context(open(folder / f".lock-{seed}", "a")) for seed in sorted(set(seeds))]
+            except PermissionError:
+                handles = []
+            for handle in handles:
+                fcntl.flock(handle, fcntl.LOCK_EX)  # released when its file closes
             yield
-            return
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
 
 
 def engine_version_read(engine: str, spec_folder: str, version: str) -> bool:
@@ -306,7 +306,7 @@ class RemoteRunStore(RunStore):
         return sorted(PurePosixPath(p) for p in self.fs.glob(f"{folder}/{pattern}"))
 
     @contextlib.contextmanager
-    def lock(self, spec: ExperimentSpec, engine: str) -> Iterator[None]:
+    def lock(self, spec: ExperimentSpec, engine: str, seeds: Sequence[int]) -> Iterator[None]:
         yield
 
 

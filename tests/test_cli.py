@@ -178,13 +178,14 @@ def test_a_killed_check_leaves_the_report_of_what_finished(tmp_path, monkeypatch
         return done[claim_id]
 
     _fake_check(monkeypatch, behaviour)
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or the handler an earlier test's ray.init left
     code = cli.main(["check", "noise-channels", "imdb-l2", "imdb-l1", "--report-dir", str(tmp_path)])
     assert code == 130
     doc = json.loads((tmp_path / "latest" / "results.json").read_text())
     assert [c["claim_id"] for c in doc["claims"]] == ["noise-channels"]
     assert doc["complete"] is False and doc["planned_claims"] == 3
     assert "Incomplete run" in (tmp_path / "latest" / "report.md").read_text()
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler does not outlive the call
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler does not outlive the call
 
 
 def test_one_claims_data_error_does_not_stop_the_others(tmp_path, monkeypatch, capsys):

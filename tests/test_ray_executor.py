@@ -4,31 +4,20 @@ verdicts from the store equal an ordinary run's."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from fml_bench import cli, provenance, runner
-from tests.world_engine import world_engine, world_fingerprint
+from fml_bench import cli
+from tests.world_engine import use_everywhere
 
 ray = pytest.importorskip("ray", reason="Ray is an optional extra (fml-bench[ray])")
 
-SITECUSTOMIZE = "from tests.world_engine import install\ninstall()\n"
-
 
 def test_a_ray_run_reaches_the_verdicts_of_an_ordinary_run(tmp_path, monkeypatch):
-    # Workers are fresh processes: they get the synthetic engine through a sitecustomize module
-    # on their PYTHONPATH, as they would get a real engine through the installed package.
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    root = str(Path(__file__).resolve().parents[1])
-    monkeypatch.setenv("PYTHONPATH", f"{site}:{root}")
-    monkeypatch.setattr(runner, "get_engine", lambda name: world_engine())  # the same in this (driver) process
-    monkeypatch.setattr(provenance, "fingerprint", world_fingerprint)
+    path = use_everywhere(tmp_path, monkeypatch)  # Ray's workers are fresh processes
     claims = ["imdb-l2", "lr-too-high", "imdb-l1"]
     seeds = ["--seeds", "2,6"]
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": f"{site}:{root}"}})
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": {"PYTHONPATH": path}})
     try:
         assert cli.main(["check", *claims, *seeds, "--ray", "--store-dir", str(tmp_path / "ray"),
                          "--report-dir", str(tmp_path / "r-ray")]) == 0

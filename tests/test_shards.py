@@ -27,6 +27,14 @@ def test_the_kubernetes_index_is_zero_based(monkeypatch):
     assert shards.shard_from_env(4) == (4, 4)
 
 
+@pytest.mark.parametrize(("count", "most", "sizes"),
+                         [(10, 8, [5, 5]), (17, 8, [6, 6, 5]), (8, 8, [8]), (3, 1, [1, 1, 1]), (0, 8, [])])
+def test_an_experiments_seeds_are_cut_into_even_blocks(count, most, sizes):
+    blocks = shards.even_blocks(list(range(100, 100 + count)), most)
+    assert [len(b) for b in blocks] == sizes
+    assert [s for b in blocks for s in b] == list(range(100, 100 + count))
+
+
 def _config(tmp_path, look_seeds=None):
     return SuiteConfig(tier=get_tier("fast"), store=RunStore(tmp_path, fingerprint=lambda s, e: {"x": "1"}),
                        seeds=look_seeds)

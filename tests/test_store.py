@@ -223,6 +223,34 @@ def test_two_processes_on_one_store_train_each_seed_once(tmp_path):
     assert [r.seed for r in RunStore(tmp_path, fingerprint=FIXED).records(SPEC, "reference")] == [0, 1, 2]
 
 
+def _train_while_the_other_trains(root: str, seeds: list[int], here, there, out: multiprocessing.Queue) -> None:
+    def engine_that_waits_for_the_other(spec, chunk):
+        here.set()
+        out.put((chunk, there.wait(timeout=20)))  # True: the other process was training at the same time
+        return [fake_record(s) for s in chunk]
+
+    runner.get_engine = lambda name: engine_that_waits_for_the_other
+    runner.run_experiment(SPEC, seeds, RunStore(root, fingerprint=FIXED), chunk_size=len(seeds))
+
+
+def test_two_processes_train_other_seeds_of_one_experiment_at_the_same_time(tmp_path):
+    # `fml-bench check`'s workers train blocks of one experiment side by side: the store locks
+    # seeds, not experiments (with one lock per experiment the first waited the 20 s out alone)
+    ctx = multiprocessing.get_context("fork")
+    out = ctx.Queue()
+    events = [ctx.Event(), ctx.Event()]
+    procs = [ctx.Process(target=_train_while_the_other_trains,
+                         args=(str(tmp_path), seeds, events[i], events[1 - i], out))
+             for i, seeds in enumerate(([0, 1], [2, 3]))]
+    for p in procs:
+        p.start()
+    seen = sorted(out.get(timeout=60) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    assert seen == [([0, 1], True), ([2, 3], True)]
+    assert [r.seed for r in RunStore(tmp_path, fingerprint=FIXED).records(SPEC, "reference")] == [0, 1, 2, 3]
+
+
 def test_store_lists_and_prunes_what_is_no_longer_read(tmp_path, capsys, monkeypatch):
     from fml_bench import cli, provenance, store_admin
 

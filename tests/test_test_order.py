@@ -52,14 +52,19 @@ def test_the_plugin_collects_the_suite_longest_first():
 
 def short_tests_behind_the_long_one(tmp_path: Path, *options: str) -> int:
     """Of 200 short tests collected after a long one, how many ran on the long one's worker."""
+    # The long test lasts until 190 short ones have run (or 20 s): on a loaded machine a fixed sleep
+    # ended before the other worker had run its share, and the long one's worker then took short
+    # tests that had never queued behind it.
     (tmp_path / "test_mix.py").write_text(
-        "import time, pytest\n"
+        "import pathlib, time, pytest\n"
         "@pytest.mark.expected_seconds(100)\n"
         "def test_long():\n"
-        "    time.sleep(3)\n"
+        "    deadline = time.monotonic() + 20\n"
+        "    while len(list(pathlib.Path('.').glob('done-*'))) < 190 and time.monotonic() < deadline:\n"
+        "        time.sleep(0.05)\n"
         "@pytest.mark.parametrize('i', range(200))\n"
         "def test_short(i):\n"
-        "    time.sleep(0.01)\n")
+        "    pathlib.Path(f'done-{i}').touch()\n")
     done = subprocess.run([sys.executable, "-m", "pytest", "-n", "2", "-p", "no:cacheprovider", "-v", *options,
                            "-o", "addopts=", "-o", "markers=expected_seconds(s): a test's expected run time"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)

@@ -28,3 +28,24 @@ def install() -> None:
 
     runner.get_engine = lambda name: world_engine()
     provenance.fingerprint = world_fingerprint
+
+
+INSTALL = "from tests.world_engine import install\ninstall()\n"
+
+
+def use_everywhere(folder, monkeypatch, sitecustomize: str = INSTALL) -> str:
+    """The world engine and fingerprint in this process and in every fresh process it starts (Ray's
+    workers, `fml-bench check`'s): those get it through a `sitecustomize` module on their
+    PYTHONPATH, as they would get a real engine through the installed package. Returns that PYTHONPATH."""
+    from pathlib import Path
+
+    from fml_bench import provenance, runner
+
+    site = Path(folder) / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(sitecustomize)
+    path = f"{site}:{Path(__file__).resolve().parents[1]}"
+    monkeypatch.setenv("PYTHONPATH", path)
+    monkeypatch.setattr(runner, "get_engine", lambda name: world_engine())
+    monkeypatch.setattr(provenance, "fingerprint", world_fingerprint)
+    return path
