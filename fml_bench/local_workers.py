@@ -24,6 +24,8 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from fml_bench import parallel
@@ -69,13 +71,16 @@ def _train_unit(store_location: str, engine: str, unit: WorkUnit) -> tuple[str, 
 
 def run_on_workers(claims: Sequence[Claim], config: SuiteConfig, store_location: str | Path, workers: int,
                    say: Callable[[str], None] = print) -> None:
-    """Train every unit `claims` need in `workers` processes, look by look, into the store."""
-    context = multiprocessing.get_context("spawn")  # a fresh process: no TensorFlow state forked
-    pool = context.Pool(workers, initializer=_start_worker, initargs=(worker_environment(workers),))
+    """Train every unit `claims` need in `workers` processes, look by look, into the store. A unit
+    that fails, or a worker that dies (killed for memory), leaves its seeds to the main process."""
+    executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),  # nothing forked
+                                   initializer=_start_worker, initargs=(worker_environment(workers),))
     train = functools.partial(_train_unit, str(store_location), config.engine)
 
     def train_units(units: list[WorkUnit]) -> Iterator[tuple[str, float]]:
-        for name, seconds, error in pool.imap_unordered(train, sorted(units, key=lambda u: (-u.cost, u.name))):
+        pending = [executor.submit(train, unit) for unit in sorted(units, key=lambda u: (-u.cost, u.name))]
+        for future in as_completed(pending):
+            name, seconds, error = future.result()
             if error is not None:
                 say(f"workers: {name} failed after {seconds:.0f}s ({error}); the main process trains it again")
                 continue
@@ -83,12 +88,11 @@ def run_on_workers(claims: Sequence[Claim], config: SuiteConfig, store_location:
 
     try:
         train_by_looks(claims, config, train_units, say, f"{workers} workers", shards=workers)
-        pool.close()
-    except MissingRunsError:  # a failed unit leaves a later look undecidable here: the main process goes on
-        say("workers: stopped after a failed unit; the main process trains the rest")
-        pool.close()
-    except BaseException:  # Ctrl-C, SIGTERM: the seeds stored so far stay
-        pool.terminate()
+    except (MissingRunsError, BrokenProcessPool) as exc:  # a later look is undecidable here, or a worker died
+        say(f"workers: stopped ({type(exc).__name__}: {exc}); the main process trains the rest")
+    except BaseException:  # Ctrl-C, SIGTERM: stop the workers now; the seeds stored so far stay
+        for process in list(getattr(executor, "_processes", {}).values()):
+            process.terminate()
+        executor.shutdown(wait=False, cancel_futures=True)
         raise
-    finally:
-        pool.join()
+    executor.shutdown(wait=True, cancel_futures=True)

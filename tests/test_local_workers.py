@@ -17,7 +17,8 @@ from tests.world_engine import use_everywhere
 
 #: Workers are fresh processes: the synthetic engine comes through a sitecustomize module on their
 #: PYTHONPATH (as a real engine through the installed package). With FAIL_IN_WORKERS set, the
-#: experiments it names raise inside a worker process (never in the main one).
+#: experiments it names raise inside a worker process (never in the main one); DIE_IN_WORKERS's
+#: experiment ends the worker process.
 SITECUSTOMIZE = """\
 import os
 from tests.world_engine import install, world_engine
@@ -27,6 +28,8 @@ engine = world_engine()
 def flaky(spec, seeds):
     if os.environ.get("FML_BENCH_WORKER_COUNT") and spec.name in os.environ.get("FAIL_IN_WORKERS", "").split(","):
         raise OSError(f"{spec.name}: a damaged file, in this worker only")
+    if os.environ.get("FML_BENCH_WORKER_COUNT") and spec.name == os.environ.get("DIE_IN_WORKERS"):
+        os._exit(137)  # as the kernel's out-of-memory killer ends a process
     return engine(spec, seeds)
 runner.get_engine = lambda name: flaky
 """
@@ -40,9 +43,9 @@ def world(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _check(tmp: Path, name: str, workers: str, *extra: str) -> tuple[int, list]:
-    code = cli.main(["check", *CLAIMS, *SEEDS, "--workers", workers, "--store-dir", str(tmp / name),
-                     "--report-dir", str(tmp / f"r-{name}"), *extra])
+def _check(tmp: Path, name: str, workers: str, *claims: str) -> tuple[int, list]:
+    code = cli.main(["check", *(claims or CLAIMS), *SEEDS, "--workers", workers, "--store-dir", str(tmp / name),
+                     "--report-dir", str(tmp / f"r-{name}")])
     doc = json.loads((tmp / f"r-{name}" / "latest" / "results.json").read_text())
     return code, [(c["claim_id"], c["verdict"], c["p"], c["seeds"]) for c in doc["claims"]]
 
@@ -58,6 +61,12 @@ def test_two_workers_reach_the_verdicts_of_one_process_and_a_unit_failed_there_t
     assert "the main process trains it again" in out
     stored = sorted(p.name for p in (world / "two").rglob("seed-*.json"))
     assert stored == sorted(p.name for p in (world / "one").rglob("seed-*.json"))
+
+
+def test_a_worker_killed_for_memory_leaves_its_seeds_to_the_main_process(world, monkeypatch, capsys):
+    monkeypatch.setenv("DIE_IN_WORKERS", "mnist-rmsprop-lr1")
+    assert _check(world, "killed", "2", "lr-too-high") == _check(world, "one", "1", "lr-too-high")
+    assert "BrokenProcessPool" in capsys.readouterr().out
 
 
 def test_an_interrupted_run_reports_the_claims_its_stored_seeds_decide(world, monkeypatch, capsys):
