@@ -278,12 +278,12 @@ def cmd_check(args) -> int:
 
 
 def _workers(args) -> int:
-    """How many processes train this check's seeds: one when it trains nothing, when Ray or a
-    shard does, inside another worker (pytest-xdist's or a check's), else --workers ('auto':
-    `parallel.workers_for` the usable cores and the memory)."""
+    """How many processes train this check's seeds (a shard has returned before): one when it
+    trains nothing or Ray does, inside another worker (pytest-xdist's or a check's), else
+    --workers ('auto': `parallel.workers_for` the usable cores and the memory)."""
     from fml_bench import parallel
 
-    if args.no_train or args.ray or _shard(args) is not None:
+    if args.no_train or args.ray:
         return 1
     if args.workers != options.AUTO:
         return int(args.workers)

@@ -31,7 +31,7 @@ from pathlib import Path
 from fml_bench import parallel
 from fml_bench.claims import Claim
 from fml_bench.errors import MissingRunsError
-from fml_bench.shards import WorkUnit, train_by_looks
+from fml_bench.shards import WorkUnit, train_by_looks, train_unit
 from fml_bench.suite import SuiteConfig
 
 #: OpenMP's threads (torch's compute threads), shared among the workers as TensorFlow's are.
@@ -57,16 +57,12 @@ def _start_worker(env: dict[str, str]) -> None:
 
 
 def _train_unit(store_location: str, engine: str, unit: WorkUnit) -> tuple[str, float, str | None]:
-    """In a worker: train one unit through the store; (its name, seconds, an error or None)."""
-    from fml_bench.runner import run_experiment
-    from fml_bench.store import open_store
-
+    """In a worker: `shards.train_unit`; (the unit's name, seconds, an error or None)."""
     start = time.perf_counter()
     try:
-        run_experiment(unit.spec, unit.seeds, open_store(store_location), engine)
+        return unit.name, train_unit(store_location, unit, engine), None
     except Exception as exc:  # the main process trains the unit again and reports the error there
         return unit.name, time.perf_counter() - start, f"{type(exc).__name__}: {exc}"
-    return unit.name, time.perf_counter() - start, None
 
 
 def run_on_workers(claims: Sequence[Claim], config: SuiteConfig, store_location: str | Path, workers: int,

@@ -10,27 +10,21 @@ report then come from the store alone, as after sharded training.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from fml_bench.claims import Claim
 from fml_bench.errors import FmlBenchError
-from fml_bench.shards import WorkUnit, train_by_looks
+from fml_bench.shards import WorkUnit, train_by_looks, train_unit
 from fml_bench.suite import SuiteConfig
 
 
 def _train_unit(store_location: str, unit: WorkUnit, engine: str, env: dict[str, str]) -> tuple[str, float]:
-    """In a Ray worker: train one unit through the store (resumable, idempotent)."""
+    """In a Ray worker: the unit's name and seconds (`shards.train_unit`) under the driver's environment."""
     import os
 
     os.environ.update(env)
-    from fml_bench.runner import run_experiment
-    from fml_bench.store import open_store
-
-    start = time.perf_counter()
-    run_experiment(unit.spec, unit.seeds, open_store(store_location), engine)
-    return unit.name, time.perf_counter() - start
+    return unit.name, train_unit(store_location, unit, engine)
 
 
 def run_on_ray(claims: Sequence[Claim], config: SuiteConfig, store_location: str | Path,

@@ -164,6 +164,19 @@ def assign(units: Sequence[WorkUnit], shards: int) -> list[list[WorkUnit]]:
     return out
 
 
+def train_unit(store_location: str, unit: WorkUnit, engine: str) -> float:
+    """Train `unit`'s missing seeds through the store at `store_location` (resumable, idempotent),
+    in whichever process an executor runs it; its seconds."""
+    import time
+
+    from fml_bench.runner import run_experiment
+    from fml_bench.store import open_store
+
+    start = time.perf_counter()
+    run_experiment(unit.spec, unit.seeds, open_store(store_location), engine)
+    return time.perf_counter() - start
+
+
 #: Trains a look's units (in any order, on any executor), yielding (unit name, seconds) as each finishes.
 UnitTrainer = Callable[[list[WorkUnit]], Iterable[tuple[str, float]]]
 
