@@ -85,8 +85,33 @@ class ExperimentSpec:
         blob = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
+    def training_hash(self) -> str:
+        """The content hash of the training alone: without scoring the test split, which comes
+        after training and changes nothing in it. Specs with one training hash train alike."""
+        return self.with_(evaluate_test=False, test_size=None).content_hash()
+
+    def serving_variants(self) -> list[ExperimentSpec]:
+        """The specs whose records are records of this one, under any name: itself, and when it
+        does not score the test split, the same training with the split scored (at every test
+        size a registered spec uses): a record of such a run holds everything this spec's would.
+        The store reuses them (`RunStore.load`): a knock-out that makes one arm equal to another
+        (noise channels replaced by zeros) trains it once."""
+        variants = [self]
+        if not self.evaluate_test:
+            variants += [self.with_(evaluate_test=True, test_size=size) for size in _registered_test_sizes()]
+        return variants
+
     def with_(self, **changes) -> ExperimentSpec:
         return dataclasses.replace(self, **changes)
+
+
+def _registered_test_sizes() -> list[int | None]:
+    """The test sizes of the registered specs that score the test split, at every tier."""
+    from fml_bench.tiers import TIERS
+
+    sizes = {get_spec(name, tier).test_size for name, spec in book_specs().items() if spec.evaluate_test
+             for tier in TIERS}
+    return sorted(sizes, key=lambda size: -1 if size is None else size)
 
 
 def _mnist(name: str, listing: str, model: str = "mnist_dense512", **kw) -> ExperimentSpec:

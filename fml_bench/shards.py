@@ -93,6 +93,7 @@ def seed_cost(spec: ExperimentSpec, tier: str, engine: str) -> float:
 
 
 def _seeds_needed(claims: Sequence[Claim], config: SuiteConfig, look: int) -> dict[str, tuple[ExperimentSpec, set]]:
+    """Per training (`ExperimentSpec.training_hash`): the spec to train and the seeds `look` needs of it."""
     out: dict[str, tuple[ExperimentSpec, set]] = {}
     for claim in claims:
         design, first = config.design(claim), config.first_seed(claim)
@@ -104,9 +105,22 @@ def _seeds_needed(claims: Sequence[Claim], config: SuiteConfig, look: int) -> di
             continue
         else:
             seeds = range(first + (design.looks[look - 2] if look > 1 else 0), first + design.looks[look - 1])
-        for spec in claim_specs(claim, config):
-            out.setdefault(spec.name, (spec, set()))[1].update(seeds)
+        for spec in claim_specs(claim, config):  # one unit per training: a knock-out's twin arms train once
+            known, wanted = out.setdefault(spec.training_hash(), (spec, set()))
+            wanted.update(seeds)
+            if _rank(spec, config) > _rank(known, config):
+                out[spec.training_hash()] = (spec, wanted)
     return out
+
+
+def _rank(spec: ExperimentSpec, config: SuiteConfig) -> tuple[bool, bool]:
+    """Which of two specs of one training a unit trains: the one that scores the test split (its
+    records serve both), then the registered experiment of that name over a knock-out's changed
+    copy (so the log names the experiment the runs are)."""
+    from fml_bench.experiments import book_specs, get_spec
+
+    registered = spec.name in book_specs() and get_spec(spec.name, config.tier).content_hash() == spec.content_hash()
+    return spec.evaluate_test, registered
 
 
 def rounds(claims: Sequence[Claim], config: SuiteConfig) -> int:
@@ -129,11 +143,12 @@ def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int, shards: 
     more than half a shard's fair share (or one seed), so one experiment cannot unbalance a split.
     An experiment's blocks are as even as that allows (10 seeds: 5 + 5, not 8 + 2), so that no
     stack is left with a seed or two: a stack of two costs nearly what a stack of five does."""
-    needed = sorted(_seeds_needed(claims, config, look).items(), key=lambda kv: kv[0])
-    costs = {name: seed_cost(spec, config.tier.name, config.engine) for name, (spec, _) in needed}
-    fair_share = sum(costs[name] * len(seeds) for name, (_, seeds) in needed) / max(1, shards)
+    needed = sorted(_seeds_needed(claims, config, look).values(), key=lambda entry: entry[0].name)
+    costs = {spec.name: seed_cost(spec, config.tier.name, config.engine) for spec, _ in needed}
+    fair_share = sum(costs[spec.name] * len(seeds) for spec, seeds in needed) / max(1, shards)
     units = []
-    for name, (spec, seeds) in needed:
+    for spec, seeds in needed:
+        name = spec.name
         ordered = sorted(seeds)
         block_size = max(1, min(BLOCK_SEEDS, int(fair_share / 2 // costs[name]))) if shards > 1 else BLOCK_SEEDS
         for block in even_blocks(ordered, block_size):

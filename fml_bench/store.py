@@ -158,15 +158,33 @@ class RunStore:
             log.warning("%s; the seed will be recomputed (the store is read-only: the file stays)", exc)
 
     def load(self, spec: ExperimentSpec, seed: int, engine: str) -> RunRecord | None:
-        """The stored record, or None if absent, corrupt or misplaced (such a file is moved aside)."""
+        """The stored record, or None if absent, corrupt or misplaced (such a file is moved aside).
+
+        A seed missing from the spec's own folder is looked for under the other names of the
+        same run (`ExperimentSpec.serving_variants`, same fingerprint): the record found is
+        returned under this spec's name and hash and stays where it is."""
         path = self.path(spec, seed, engine)
-        if not self._exists(path):
-            return None
-        try:
-            return self._verified(path, spec, seed, engine)
-        except CorruptRecordError as exc:
-            self._move_aside(path, exc)
-            return None
+        if self._exists(path):
+            try:
+                return self._verified(path, spec, seed, engine)
+            except CorruptRecordError as exc:
+                self._move_aside(path, exc)
+        return self._record_of_a_twin(spec, seed, engine)
+
+    def _record_of_a_twin(self, spec: ExperimentSpec, seed: int, engine: str) -> RunRecord | None:
+        own = self.folder(spec, engine)
+        for variant in spec.serving_variants():
+            for path in self._glob(own.parent.parent, f"*-{variant.content_hash()}/{own.name}/seed-{seed}.json"):
+                if path.parent == own:
+                    continue
+                named = variant.with_(name=path.parent.parent.name.rpartition("-")[0])
+                try:
+                    record = self._verified(path, named, seed, engine)
+                except CorruptRecordError:  # its own experiment's next load moves it aside
+                    continue
+                log.debug("%s seed %d: the record of %s serves", spec.name, seed, named.name)
+                return dataclasses.replace(record, spec_name=spec.name, spec_hash=spec.content_hash())
+        return None
 
     def records(self, spec: ExperimentSpec, engine: str) -> list[RunRecord]:
         """All intact stored records of `spec` under `engine` and the current fingerprint, by seed."""
@@ -229,8 +247,12 @@ class RunStore:
         processes on one store train each (spec, seed) once; processes that train other seeds of
         the same experiment (`fml-bench check`'s worker processes, shards) do not wait for each
         other. Locks are taken in seed order, so two processes cannot each hold what the other
-        waits for. A read-only store is not locked."""
-        folder = Path(self.folder(spec, engine))
+        waits for. The locks belong to the training, not the name (`ExperimentSpec.training_hash`,
+        in `<engine folder>/.locks/`): a process about to train a spec under one name waits for one
+        training the same runs under another, and then reuses them (`load`). A read-only store is
+        not locked."""
+        own = self.folder(spec, engine)
+        folder = Path(own.parent.parent) / ".locks" / f"{spec.training_hash()}-{own.name}"
         with contextlib.ExitStack() as held:
             try:
                 folder.mkdir(parents=True, exist_ok=True)

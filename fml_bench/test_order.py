@@ -56,14 +56,20 @@ def _seed_seconds(experiments: Iterable[str], tier: str, engine: str) -> float:
 def claim_seconds(claim_id: str, tier: str, knockout: bool = False) -> float:
     """Training seconds a claim's check is expected to take: its experiments' seconds per seed
     at the tier's engine times the seeds of its plan's first look (the knock-out's own plan; a
-    knock-out changes a field of the same experiments, costed alike)."""
+    knock-out changes a field of the same experiments, costed alike, and an arm it makes equal to
+    another trains once: `RunStore.load`)."""
     from fml_bench.claims import get_claim
+    from fml_bench.experiments import get_spec
     from fml_bench.suite import planned_design
     from fml_bench.tiers import TIERS
 
     claim = get_claim(claim_id)
     seeds = planned_design(claim, tier, knockout=knockout).first_look
-    return seeds * _seed_seconds(claim.experiments(), tier, TIERS[tier].engine)
+    specs = [get_spec(name, tier) for name in claim.experiments()]
+    if knockout and claim.knockout is not None:
+        specs = [claim.knockout.apply(spec) for spec in specs]
+    trainings = {spec.training_hash(): spec.name for spec in specs}
+    return seeds * _seed_seconds(trainings.values(), tier, TIERS[tier].engine)
 
 
 def experiment_seconds(experiment: str, tier: str, engines: Iterable[str], seeds: int) -> float:

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from fml_bench import cli, provenance, runner, shards
-from fml_bench.claims import ALL
+from fml_bench.claims import ALL, get_claim
 from fml_bench.errors import FmlBenchError
 from fml_bench.store import RunStore
 from fml_bench.suite import SuiteConfig
@@ -54,6 +54,18 @@ def test_first_look_units_cover_each_experiments_seeds_once_and_shards_partition
     assert split == shards.assign(list(reversed(units)), 4)  # the same on every machine
     loads = [sum(u.cost for u in part) for part in split]
     assert max(loads) - min(loads) <= max(u.cost for u in units)  # longest-first bound
+
+
+def test_a_knock_outs_twin_arms_are_one_unit_trained_with_the_test_split_scored(tmp_path):
+    import dataclasses
+
+    config = dataclasses.replace(_config(tmp_path), knockout=True)
+    units = shards.work_units([get_claim("noise-channels"), get_claim("imdb-larger")], config, look=1)
+    # noise channels -> zeros is the zero-channel arm; 512 units -> 16 is imdb-16-16 (which scores the test split)
+    assert {u.spec.name for u in units} == {"imdb-16-16", "mnist-zero-channels"}
+    assert all(u.spec.evaluate_test for u in units if u.spec.name == "imdb-16-16")
+    lr = shards.work_units([get_claim("lr-too-high")], config, look=1)  # 1.0 -> 1e-2: named as what it is
+    assert {u.spec.name for u in lr} == {"mnist-rmsprop-lr1e-2"}
 
 
 def test_four_shards_then_aggregate_equal_the_unsharded_run(tmp_path, monkeypatch, capsys):

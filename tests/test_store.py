@@ -369,3 +369,62 @@ def test_the_device_is_in_the_fingerprint_so_a_gpu_record_is_not_reused_on_a_cpu
     assert on_cpu.load(SPEC, 0, "reference") is None
     (entry,) = store_admin.inventory(on_cpu)
     assert entry.status == "other environment" and "GPU: NVIDIA A100" in entry.made_under
+
+
+def _record_of(spec, seed: int) -> RunRecord:
+    return dataclasses.replace(fake_record(seed), spec_name=spec.name, spec_hash=spec.content_hash())
+
+
+def test_a_run_stored_under_another_name_serves_a_spec_of_the_same_content(tmp_path, monkeypatch):
+    # noise-channels' knock-out replaces the noise by zeros: that arm is mnist-zero-channels, trained once
+    from fml_bench.claims import get_claim
+
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    zeros = get_spec("mnist-zero-channels", "fast")
+    knocked_out = get_claim("noise-channels").knockout.apply(SPEC)
+    assert knocked_out.name == SPEC.name and knocked_out.content_hash() == zeros.content_hash()
+    store.save(zeros, _record_of(zeros, 0))
+    trained = []
+
+    def engine(spec, seeds):
+        trained.extend(seeds)
+        return [_record_of(spec, seed) for seed in seeds]
+
+    monkeypatch.setattr(runner, "get_engine", lambda name: engine)
+    records = runner.run_experiment(knocked_out, [0, 1], store)
+    assert trained == [1]
+    assert [(r.spec_name, r.spec_hash, r.seed) for r in records] == [(SPEC.name, zeros.content_hash(), 0),
+                                                                      (SPEC.name, zeros.content_hash(), 1)]
+    assert records[0].history == fake_record(0).history
+    assert store.load(SPEC, 0, "reference") is None  # the noise-channel experiment itself is another run
+    assert not store.path(knocked_out, 0, "reference").exists()  # served where it lies, not copied
+
+
+def test_a_run_that_scored_the_test_split_serves_one_that_does_not_and_not_the_reverse(tmp_path):
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    scored = get_spec("imdb-16-16", "fast")
+    unscored = scored.with_(name="imdb-512-512-knocked", evaluate_test=False, test_size=None)
+    assert scored.evaluate_test and scored.training_hash() == unscored.training_hash()
+    store.save(scored, _record_of(scored, 0))
+    assert store.load(unscored, 0, "reference").spec_name == "imdb-512-512-knocked"
+    store.save(unscored, _record_of(unscored, 1))
+    assert store.load(scored, 1, "reference") is None  # it lacks the test split's scores
+    assert store.load(unscored, 2, "reference") is None
+
+
+def test_a_corrupt_twin_is_not_served(tmp_path):
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    zeros = get_spec("mnist-zero-channels", "fast")
+    path = store.save(zeros, _record_of(zeros, 0))
+    path.write_text(path.read_text()[:40])
+    assert store.load(zeros.with_(name="another-name"), 0, "reference") is None
+
+
+def test_twins_share_their_locks(tmp_path):
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    zeros = get_spec("mnist-zero-channels", "fast")
+    with store.lock(zeros, "reference", [3]):
+        pass
+    with store.lock(zeros.with_(name="another-name"), "reference", [3]):
+        pass
+    assert [p.name for p in tmp_path.rglob(".lock-*")] == [".lock-3"]
