@@ -26,7 +26,7 @@ from fml_bench import paths
 from fml_bench.claims import CLAIMS, FAMILY_SIZE, Claim
 from fml_bench.experiments import get_spec
 from fml_bench.hypotheses import Kind
-from fml_bench.pilot_values import load_values, record_values
+from fml_bench.pilot_values import load_values, pooled, record_values
 from fml_bench.planning import plan_claim, plan_knockout
 from fml_bench.plans import KNOCKOUT_PILOT_FIRST_SEED, PILOT_FIRST_SEED, PLANS_FILE, entry_looks, next_seed_block
 from fml_bench.runner import run_experiment
@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="plan from fml_bench/pilot_values.json instead of pilot runs (trains nothing)")
     parser.add_argument("--knockouts", action="store_true",
                         help="plan each claim's knock-out on pilots of the knock-out (P(fail) >= 0.99 at their bound)")
+    parser.add_argument("--pool", action="store_true",
+                        help="add the pilot runs' values to the claim's stored ones (pilots of another machine): "
+                             "the plan must hold on both")
     parser.add_argument("claims", nargs="*")
     args = parser.parse_args(argv)
     tier = get_tier(args.tier)
@@ -108,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     for claim in CLAIMS:
         if args.claims and claim.id not in args.claims:
             continue
+        machines: list = []
         if args.from_values:
             stored = load_values(section, tier.name, claim)
             if stored is None:
@@ -117,10 +121,16 @@ def main(argv: list[str] | None = None) -> int:
         else:
             runs = pilot_runs(claim, tier, engine, store, seeds, kfold_seeds, knockout=args.knockouts)
             pilot, same = values_of(claim, runs)
-            origin = record_values(section, tier.name, claim, runs, pilot, same, dry_run=args.dry_run)
+            earlier = load_values(section, tier.name, claim) if args.pool else None
+            origin = record_values(section, tier.name, claim, runs, pilot, same, dry_run=args.dry_run,
+                                   pooled_with=earlier)
+            if earlier is not None:
+                machines = [earlier[0], pilot]
+                pilot, same = pooled(earlier, pilot, same)
         alpha = args.alpha / FAMILY_SIZE
         source = (f"{args.worlds} bootstrap worlds from {origin}, alpha {args.alpha}/{FAMILY_SIZE}, "
-                  f"sign tests, at the pilots' one-sided 95% bound")
+                  f"sign tests, at the pilots' one-sided 95% bound"
+                  + (" and at each machine's pilots as measured" if machines else ""))
         if args.knockouts:
             entry = plan_knockout(claim.parts, pilot, tier.name, alpha, args.worlds, 2024, same,
                                   max_seeds=max(args.max_seeds, 256))
@@ -129,9 +139,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"E[seeds]={entry['expected_seeds']:.1f}{'' if entry['target_met'] else '  (target not met)'}",
                   flush=True)
         else:
-            entry = plan_claim(claim.parts, pilot, tier.name, alpha, args.worlds, 2024, max_seeds=args.max_seeds)
+            entry = plan_claim(claim.parts, pilot, tier.name, alpha, args.worlds, 2024, max_seeds=args.max_seeds,
+                               machines=machines)
             print(f"{claim.id:26s} looks={entry['looks']} P(pass|bound)={entry['p_pass']:.3f} "
                   f"P(pass|pilot)={entry['p_pass_pilot']:.3f} P(fail|0)={entry['p_fail']:.3f} "
+                  f"{'P(pass|each machine)=' + str(entry['p_pass_machines']) + ' ' if machines else ''}"
                   f"E[seeds]={entry['expected_seeds']:.1f}{'' if entry['target_met'] else '  (target not met)'}",
                   flush=True)
             for figure in entry["parts"]:

@@ -96,3 +96,54 @@ def test_the_bound_world_makes_each_test_harder():
     assert np.std(narrower) < np.std(a) and np.array_equal(same_b, b)
     wider, _ = bound_world(spread, a, b, rng, "fast")
     assert np.std(wider) > np.std(a)
+
+
+def test_pilots_of_two_machines_pool_seed_for_seed_and_name_both(tmp_path: Path) -> None:
+    # a plan made on one CPU's pilots must hold on another's (`plan_seeds.py --pool`)
+    import numpy as np
+
+    from fml_bench.claims import get_claim
+    from fml_bench.pilot_values import load_values, record_values
+    from fml_bench.records import RunRecord
+
+    claim = get_claim("noise-channels")
+    path = tmp_path / "values.json"
+
+    def runs(seeds, cpu):
+        return {"mnist-zero-channels": [RunRecord("mnist-zero-channels", "h", s, "stacked", {}, [], 1.0,
+                                                  {"cpu": cpu}) for s in seeds]}
+
+    record_values("plans", "book", claim, runs([0, 1], "CPU one"), [(np.array([0.1, 0.2]), np.array([0.0, 0.1]))],
+                  [False], path=path)
+    earlier = load_values("plans", "book", claim, path=path)
+    origin = record_values("plans", "book", claim, runs([200], "CPU two"), [(np.array([0.3]), np.array([0.4]))],
+                           [False], path=path, pooled_with=earlier)
+    (a, b), = load_values("plans", "book", claim, path=path)[0]
+    assert a.tolist() == [0.1, 0.2, 0.3] and b.tolist() == [0.0, 0.1, 0.4]
+    assert "CPU one" in origin and "CPU two" in origin
+
+
+def test_a_plan_from_two_machines_pilots_must_hold_at_each():
+    # epochs of a minimum: always earlier on one machine, earlier in three seeds of four on the
+    # other (as imdb-larger's book tier on a Zen 4 and a Zen 3): their mixture meets the targets
+    # with fewer seeds than the weaker machine alone needs
+    import numpy as np
+
+    from fml_bench.hypotheses import Sesoi, less
+    from fml_bench.metrics import Metric
+    from fml_bench.planning import PASS_TARGET, plan_claim
+    from fml_bench.simulation import simulate
+    from fml_bench.stats import SequentialDesign
+
+    epoch = Metric("e", "val_loss", lambda r: 0.0, discrete=True)
+    part = less("earlier", "earlier", epoch, "a", "b", sesoi={"fast": Sesoi(1, "t")})
+    strong = (np.full(30, 3.0), np.full(30, 5.0))
+    weak = (np.array([3.0, 3.0, 3.0, 5.0] * 12), np.full(48, 4.0))
+    pooled = [(np.concatenate([strong[0], weak[0]]), np.concatenate([strong[1], weak[1]]))]
+    alpha = 0.05 / 15
+    mixed = plan_claim([part], pooled, "fast", alpha, 400, 1, max_seeds=128)
+    both = plan_claim([part], pooled, "fast", alpha, 400, 1, max_seeds=128, machines=[[strong], [weak]])
+    assert both["target_met"] and min(both["p_pass_machines"]) >= PASS_TARGET
+    weak_design = SequentialDesign.of(mixed["looks"], alpha)
+    assert simulate([part], [weak], "fast", weak_design, 400, np.random.default_rng(2)).p_pass < PASS_TARGET
+    assert both["looks"][-1] > mixed["looks"][-1]

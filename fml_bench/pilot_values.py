@@ -36,9 +36,17 @@ def _origin(tier: str, runs: dict[str, list[RunRecord]]) -> str:
 
 
 def record_values(section: str, tier: str, claim: Claim, runs: dict[str, list[RunRecord]], pilot: list,
-                  same: list[bool], dry_run: bool = False, path: Path = VALUES_FILE) -> str:
-    """Store the claim's pilot values (unless `dry_run`); returns where they come from."""
+                  same: list[bool], dry_run: bool = False, path: Path = VALUES_FILE,
+                  pooled_with: tuple[list, list[bool], str] | None = None) -> str:
+    """Store the claim's pilot values (unless `dry_run`); returns where they come from.
+
+    `pooled_with`: stored pilots (`load_values`) that these runs' values are added to, seed for
+    seed after them: pilots from another machine, whose floating point differs, so that a plan
+    holds on both (the origin names both)."""
     origin = _origin(tier, runs)
+    if pooled_with is not None:
+        pilot, same = pooled(pooled_with, pilot, same)
+        origin = f"{pooled_with[2]}; with {origin}"
     if dry_run:
         return origin
     entry = {"origin": origin, "parts": {
@@ -51,6 +59,13 @@ def record_values(section: str, tier: str, claim: Claim, runs: dict[str, list[Ru
         doc.setdefault(section, {}).setdefault(tier, {})[claim.id] = entry
         write_atomically(path, json.dumps(doc, indent=1) + "\n")
     return origin
+
+
+def pooled(earlier: tuple[list, list[bool], str], pilot: list, same: list[bool]) -> tuple[list, list[bool]]:
+    """`pilot`'s values after `earlier`'s, part by part (a part's two arms stay paired seed for seed)."""
+    values = [(np.concatenate([ea, a]), None if b is None else np.concatenate([eb, b]))
+              for (ea, eb), (a, b) in zip(earlier[0], pilot)]
+    return values, [x and y for x, y in zip(earlier[1], same)]
 
 
 def load_values(section: str, tier: str, claim: Claim,
