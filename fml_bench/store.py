@@ -173,11 +173,15 @@ class RunStore:
 
     def _record_of_a_twin(self, spec: ExperimentSpec, seed: int, engine: str) -> RunRecord | None:
         own = self.folder(spec, engine)
+        engine_root = own.parent.parent
+        spec_folders = self._subfolders(engine_root)  # one listing, not a recursive glob (an S3 store)
         for variant in spec.serving_variants():
-            for path in self._glob(own.parent.parent, f"*-{variant.content_hash()}/{own.name}/seed-{seed}.json"):
-                if path.parent == own:
+            suffix = f"-{variant.content_hash()}"
+            for folder in spec_folders:
+                path = engine_root / folder / own.name / f"seed-{seed}.json"
+                if not folder.endswith(suffix) or path.parent == own or not self._exists(path):
                     continue
-                named = variant.with_(name=path.parent.parent.name.rpartition("-")[0])
+                named = variant.with_(name=folder.removesuffix(suffix))
                 try:
                     record = self._verified(path, named, seed, engine)
                 except CorruptRecordError:  # its own experiment's next load moves it aside
@@ -238,6 +242,10 @@ class RunStore:
 
     def _glob(self, folder: PurePath, pattern: str) -> list[PurePath]:
         return sorted(Path(folder).glob(pattern))
+
+    def _subfolders(self, folder: PurePath) -> list[str]:
+        """The names of the folders directly in `folder` (none if it does not exist)."""
+        return sorted(p.name for p in Path(folder).iterdir() if p.is_dir()) if Path(folder).is_dir() else []
 
     @contextlib.contextmanager
     def lock(self, spec: ExperimentSpec, engine: str, seeds: Sequence[int]) -> Iterator[None]:
@@ -326,6 +334,14 @@ class RemoteRunStore(RunStore):
     def _glob(self, folder: PurePath, pattern: str) -> list[PurePath]:
         self.fs.invalidate_cache()
         return sorted(PurePosixPath(p) for p in self.fs.glob(f"{folder}/{pattern}"))
+
+    def _subfolders(self, folder: PurePath) -> list[str]:
+        self.fs.invalidate_cache(str(folder))
+        try:
+            entries = self.fs.ls(str(folder), detail=True)
+        except FileNotFoundError:
+            return []
+        return sorted(PurePosixPath(e["name"]).name for e in entries if e.get("type") == "directory")
 
     @contextlib.contextmanager
     def lock(self, spec: ExperimentSpec, engine: str, seeds: Sequence[int]) -> Iterator[None]:

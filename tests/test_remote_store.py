@@ -109,3 +109,18 @@ def test_the_command_line_takes_an_s3_store(bucket, capsys, monkeypatch):
     assert cli.main(["store", "--store-dir", bucket]) == 0
     assert "current" in capsys.readouterr().out
     assert cli.main(["store", "prune", "--store-dir", bucket]) == 2
+
+
+def test_a_twin_under_another_name_serves_from_s3(bucket):
+    # the knock-out of noise-channels asks for its zero-channel arm under the noise arm's name
+    from fml_bench.claims import get_claim
+    from fml_bench.experiments import get_spec
+    from tests.test_store import _record_of
+
+    store = open_store(bucket, FIXED)
+    zeros = get_spec("mnist-zero-channels", "fast")
+    store.save(zeros, _record_of(zeros, 0))
+    knocked_out = get_claim("noise-channels").knockout.apply(SPEC)
+    served = store.load(knocked_out, 0, "reference")
+    assert served is not None and served.spec_name == SPEC.name and served.spec_hash == zeros.content_hash()
+    assert store.load(SPEC, 0, "reference") is None and store.load(knocked_out, 1, "reference") is None
