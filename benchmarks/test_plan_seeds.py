@@ -116,11 +116,13 @@ def test_pilots_of_two_machines_pool_seed_for_seed_and_name_both(tmp_path: Path)
     record_values("plans", "book", claim, runs([0, 1], "CPU one"), [(np.array([0.1, 0.2]), np.array([0.0, 0.1]))],
                   [False], path=path)
     earlier = load_values("plans", "book", claim, path=path)
-    origin = record_values("plans", "book", claim, runs([200], "CPU two"), [(np.array([0.3]), np.array([0.4]))],
+    second = runs([200], "CPU two")
+    second["mnist-zero-channels"][0].env["cpu_features"] = "avx2 fma"  # one model name, two vector units
+    origin = record_values("plans", "book", claim, second, [(np.array([0.3]), np.array([0.4]))],
                            [False], path=path, pooled_with=earlier)
     (a, b), = load_values("plans", "book", claim, path=path)[0]
     assert a.tolist() == [0.1, 0.2, 0.3] and b.tolist() == [0.0, 0.1, 0.4]
-    assert "CPU one" in origin and "CPU two" in origin
+    assert "CPU one" in origin and "CPU two (avx2 fma)" in origin
 
 
 def test_a_plan_from_two_machines_pilots_must_hold_at_each():

@@ -31,8 +31,8 @@ def _origin(tier: str, runs: dict[str, list[RunRecord]]) -> str:
     what = "pilot seeds" if seeds[0] >= PILOT_FIRST_SEED else "seeds"
     note = ("" if seeds[0] >= PILOT_FIRST_SEED
             else ", an earlier design's confirmatory seeds: the plan takes a fresh block")
-    return (f"{tier}-tier {what} {seeds[0]}-{seeds[-1]} ({records[0].engine} engine; {versions}; "
-            f"{env.get('cpu', 'CPU not recorded')}{note})")
+    cpu = env.get("cpu", "CPU not recorded") + (f" ({env['cpu_features']})" if env.get("cpu_features") else "")
+    return f"{tier}-tier {what} {seeds[0]}-{seeds[-1]} ({records[0].engine} engine; {versions}; {cpu}{note})"
 
 
 def record_values(section: str, tier: str, claim: Claim, runs: dict[str, list[RunRecord]], pilot: list,
