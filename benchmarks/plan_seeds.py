@@ -24,13 +24,13 @@ from pathlib import Path
 
 from fml_bench import paths
 from fml_bench.claims import CLAIMS, FAMILY_SIZE, Claim
-from fml_bench.experiments import get_spec
 from fml_bench.hypotheses import Kind
 from fml_bench.pilot_values import load_values, pooled, record_values
 from fml_bench.planning import plan_claim, plan_knockout
 from fml_bench.plans import KNOCKOUT_PILOT_FIRST_SEED, PILOT_FIRST_SEED, PLANS_FILE, entry_looks, next_seed_block
 from fml_bench.runner import run_experiment
 from fml_bench.store import RunStore, write_atomically
+from fml_bench.suite import experiment_specs
 from fml_bench.tiers import get_tier
 from fml_bench.verdicts import part_values, same_runs
 
@@ -41,9 +41,7 @@ def pilot_runs(claim: Claim, tier, engine: str, store: RunStore, seeds: list[int
                knockout: bool = False) -> dict:
     """The claim's (or its knock-out's) pilot records, training the missing ones. K-fold
     experiments are cheap and their spread parts need many seeds: `kfold_seeds`."""
-    specs = [get_spec(name, tier) for name in claim.experiments()]
-    if knockout and claim.knockout is not None:
-        specs = [claim.knockout.apply(spec) for spec in specs]
+    specs = experiment_specs(claim, tier, knockout)
     uses_spread = any(p.kind is Kind.LESS_SPREAD for p in claim.parts)
     return {spec.name: run_experiment(spec, kfold_seeds if uses_spread else seeds, store, engine) for spec in specs}
 
@@ -96,8 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--knockouts", action="store_true",
                         help="plan each claim's knock-out on pilots of the knock-out (P(fail) >= 0.99 at their bound)")
     parser.add_argument("--pool", action="store_true",
-                        help="add the pilot runs' values to the claim's stored ones (pilots of another machine): "
-                             "the plan must hold on both")
+                        help="add the pilot runs' values to the claim's stored ones (pilots of another machine, "
+                             "once per machine: a second --pool of the same runs adds them again); the plan must "
+                             "hold on both")
     parser.add_argument("claims", nargs="*")
     args = parser.parse_args(argv)
     tier = get_tier(args.tier)
@@ -122,11 +121,11 @@ def main(argv: list[str] | None = None) -> int:
             runs = pilot_runs(claim, tier, engine, store, seeds, kfold_seeds, knockout=args.knockouts)
             pilot, same = values_of(claim, runs)
             earlier = load_values(section, tier.name, claim) if args.pool else None
-            origin = record_values(section, tier.name, claim, runs, pilot, same, dry_run=args.dry_run,
-                                   pooled_with=earlier)
             if earlier is not None:
                 machines = [earlier[0], pilot]
                 pilot, same = pooled(earlier, pilot, same)
+            origin = record_values(section, tier.name, claim, runs, pilot, same, dry_run=args.dry_run,
+                                   earlier_origin=earlier[2] if earlier is not None else None)
         alpha = args.alpha / FAMILY_SIZE
         source = (f"{args.worlds} bootstrap worlds from {origin}, alpha {args.alpha}/{FAMILY_SIZE}, "
                   f"sign tests, at the pilots' one-sided 95% bound"

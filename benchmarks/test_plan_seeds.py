@@ -103,7 +103,7 @@ def test_pilots_of_two_machines_pool_seed_for_seed_and_name_both(tmp_path: Path)
     import numpy as np
 
     from fml_bench.claims import get_claim
-    from fml_bench.pilot_values import load_values, record_values
+    from fml_bench.pilot_values import load_values, pooled, record_values
     from fml_bench.records import RunRecord
 
     claim = get_claim("noise-channels")
@@ -118,8 +118,8 @@ def test_pilots_of_two_machines_pool_seed_for_seed_and_name_both(tmp_path: Path)
     earlier = load_values("plans", "book", claim, path=path)
     second = runs([200], "CPU two")
     second["mnist-zero-channels"][0].env["cpu_features"] = "avx2 fma"  # one model name, two vector units
-    origin = record_values("plans", "book", claim, second, [(np.array([0.3]), np.array([0.4]))],
-                           [False], path=path, pooled_with=earlier)
+    values, same = pooled(earlier, [(np.array([0.3]), np.array([0.4]))], [False])
+    origin = record_values("plans", "book", claim, second, values, same, path=path, earlier_origin=earlier[2])
     (a, b), = load_values("plans", "book", claim, path=path)[0]
     assert a.tolist() == [0.1, 0.2, 0.3] and b.tolist() == [0.0, 0.1, 0.4]
     assert "CPU one" in origin and "CPU two (avx2 fma)" in origin

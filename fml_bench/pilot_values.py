@@ -37,16 +37,12 @@ def _origin(tier: str, runs: dict[str, list[RunRecord]]) -> str:
 
 def record_values(section: str, tier: str, claim: Claim, runs: dict[str, list[RunRecord]], pilot: list,
                   same: list[bool], dry_run: bool = False, path: Path = VALUES_FILE,
-                  pooled_with: tuple[list, list[bool], str] | None = None) -> str:
+                  earlier_origin: str | None = None) -> str:
     """Store the claim's pilot values (unless `dry_run`); returns where they come from.
 
-    `pooled_with`: stored pilots (`load_values`) that these runs' values are added to, seed for
-    seed after them: pilots from another machine, whose floating point differs, so that a plan
-    holds on both (the origin names both)."""
-    origin = _origin(tier, runs)
-    if pooled_with is not None:
-        pilot, same = pooled(pooled_with, pilot, same)
-        origin = f"{pooled_with[2]}; with {origin}"
+    `earlier_origin`: where the stored pilots that `pilot` pools (`pooled`) came from, so the
+    origin names both machines."""
+    origin = _origin(tier, runs) if earlier_origin is None else f"{earlier_origin}; with {_origin(tier, runs)}"
     if dry_run:
         return origin
     entry = {"origin": origin, "parts": {
@@ -62,7 +58,9 @@ def record_values(section: str, tier: str, claim: Claim, runs: dict[str, list[Ru
 
 
 def pooled(earlier: tuple[list, list[bool], str], pilot: list, same: list[bool]) -> tuple[list, list[bool]]:
-    """`pilot`'s values after `earlier`'s, part by part (a part's two arms stay paired seed for seed)."""
+    """`pilot`'s values after `earlier`'s (`load_values`), part by part (a part's two arms stay
+    paired seed for seed): pilots from another machine, whose floating point differs, so that a
+    plan holds on both."""
     values = [(np.concatenate([ea, a]), None if b is None else np.concatenate([eb, b]))
               for (ea, eb), (a, b) in zip(earlier[0], pilot)]
     return values, [x and y for x, y in zip(earlier[1], same)]

@@ -177,9 +177,9 @@ class RunStore:
         spec_folders = self._subfolders(engine_root)  # one listing, not a recursive glob (an S3 store)
         for variant in spec.serving_variants():
             suffix = f"-{variant.content_hash()}"
-            for folder in spec_folders:
+            for folder in (f for f in spec_folders if f.endswith(suffix)):
                 path = engine_root / folder / own.name / f"seed-{seed}.json"
-                if not folder.endswith(suffix) or path.parent == own or not self._exists(path):
+                if path.parent == own or not self._exists(path):
                     continue
                 named = variant.with_(name=folder.removesuffix(suffix))
                 try:

@@ -131,12 +131,17 @@ def sequential_verdict(design: SequentialDesign, evaluate_at: Callable[[int, flo
     return result
 
 
-def claim_specs(claim: Claim, config: SuiteConfig) -> list[ExperimentSpec]:
-    """The experiments `claim` trains under `config` (its knock-out applied when asked)."""
-    specs = [get_spec(name, config.tier) for name in claim.experiments()]
-    if config.knockout and claim.knockout is not None:
+def experiment_specs(claim: Claim, tier: Tier | str, knockout: bool = False) -> list[ExperimentSpec]:
+    """The experiments `claim` trains at `tier` (its knock-out applied when `knockout`)."""
+    specs = [get_spec(name, tier) for name in claim.experiments()]
+    if knockout and claim.knockout is not None:
         specs = [claim.knockout.apply(spec) for spec in specs]
     return specs
+
+
+def claim_specs(claim: Claim, config: SuiteConfig) -> list[ExperimentSpec]:
+    """The experiments `claim` trains under `config` (its knock-out applied when asked)."""
+    return experiment_specs(claim, config.tier, config.knockout)
 
 
 def stored_runs_only(store: RunStore, engine: str) -> Runner:

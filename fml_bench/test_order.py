@@ -59,16 +59,12 @@ def claim_seconds(claim_id: str, tier: str, knockout: bool = False) -> float:
     knock-out changes a field of the same experiments, costed alike, and an arm it makes equal to
     another trains once: `RunStore.load`)."""
     from fml_bench.claims import get_claim
-    from fml_bench.experiments import get_spec
-    from fml_bench.suite import planned_design
+    from fml_bench.suite import experiment_specs, planned_design
     from fml_bench.tiers import TIERS
 
     claim = get_claim(claim_id)
     seeds = planned_design(claim, tier, knockout=knockout).first_look
-    specs = [get_spec(name, tier) for name in claim.experiments()]
-    if knockout and claim.knockout is not None:
-        specs = [claim.knockout.apply(spec) for spec in specs]
-    trainings = {spec.training_hash(): spec.name for spec in specs}
+    trainings = {spec.training_hash(): spec.name for spec in experiment_specs(claim, tier, knockout)}
     return seeds * _seed_seconds(trainings.values(), tier, TIERS[tier].engine)
 
 
