@@ -179,6 +179,15 @@ def assign(units: Sequence[WorkUnit], shards: int) -> list[list[WorkUnit]]:
     return out
 
 
+def untrained(units: Sequence[WorkUnit], config: SuiteConfig) -> list[WorkUnit]:
+    """The units with a seed the store lacks: a rerun hands an executor nothing already trained,
+    so it starts no worker (a whole TensorFlow import each) to find every seed stored. Only the
+    executors that hand units out as they go use it; `--shard K/N` splits every unit, stored or
+    not, so that each shard's share is the same whichever shards have run."""
+    return [unit for unit in units if any(config.store.load(unit.spec, seed, config.engine) is None
+                                          for seed in unit.seeds)]
+
+
 def train_unit(store_location: str, unit: WorkUnit, engine: str) -> float:
     """Train `unit`'s missing seeds through the store at `store_location` (resumable, idempotent),
     in whichever process an executor runs it; its seconds."""
@@ -202,7 +211,7 @@ def train_by_looks(claims: Sequence[Claim], config: SuiteConfig, train_units: Un
     seeds for the claims the stored earlier looks leave undecided (the Ray executor's and the
     worker processes' loop; `shards`: the executors' count, which sizes the seed blocks)."""
     for look in range(1, rounds(claims, config) + 1):
-        units = work_units(claims, config, look, shards)
+        units = untrained(work_units(claims, config, look, shards), config)
         if not units:
             continue
         say(f"{label}: look {look}: {len(units)} units, predicted {sum(u.cost for u in units) / 60:.1f} min "

@@ -63,6 +63,13 @@ def test_two_workers_reach_the_verdicts_of_one_process_and_a_unit_failed_there_t
     assert stored == sorted(p.name for p in (world / "one").rglob("seed-*.json"))
 
 
+def test_a_rerun_with_every_seed_stored_starts_no_worker(world, capsys):
+    first = _check(world, "rerun", "2", "lr-too-high")
+    assert "2 workers: look 1:" in capsys.readouterr().out
+    assert _check(world, "rerun", "2", "lr-too-high") == first
+    assert "2 workers:" not in capsys.readouterr().out  # no unit handed out, so no worker started
+
+
 def test_a_worker_killed_for_memory_leaves_its_seeds_to_the_main_process(world, monkeypatch, capsys):
     monkeypatch.setenv("DIE_IN_WORKERS", "mnist-rmsprop-lr1")
     assert _check(world, "killed", "2", "lr-too-high") == _check(world, "one", "1", "lr-too-high")
