@@ -82,6 +82,24 @@ def cmd_list(args) -> int:
     return 0
 
 
+def _tier_minutes(tier: str, engine: str) -> str:
+    """A line on a whole tier at its plans: its predicted training minutes, shared experiments once."""
+    from fml_bench import parallel
+    from fml_bench.claims import ALL
+    from fml_bench.engine.stacking import machine_memory_bytes
+    from fml_bench.shards import seconds_at_plans
+    from fml_bench.store import RunStore
+    from fml_bench.suite import SuiteConfig
+
+    config = SuiteConfig.from_options(tier, RunStore("unused"), engine)
+    first, most = (seconds / 60 for seconds in seconds_at_plans(ALL, config))
+    workers = parallel.workers_for(parallel.usable_cores(), machine_memory_bytes())
+    return (f"The {tier} tier's claims and measurements at their plans, an experiment they share trained once: "
+            f"{first:.0f} minutes of one "
+            f"core's training at the first looks (about {first / workers:.0f} on the {workers} workers this machine "
+            f"runs), {most:.0f} at most if every claim took every look.")
+
+
 def cmd_plans(args) -> int:
     """The confirmatory design of every claim: SESOIs with their sources, planned seeds per tier
     (expected and at most, in seeds and minutes), and the simulated chances of *pass* at the
@@ -128,6 +146,7 @@ def cmd_plans(args) -> int:
           "in each.")
     for tier in tiers:
         engine = default_engine(TIERS[tier].engine)
+        print(_tier_minutes(tier, engine))
         if not has_costs(tier, engine):
             print(f"The {tier} tier's engine here ({engine}) has no measured costs: its minutes use the table's "
                   "fallback rate per epoch, a rough guess.")

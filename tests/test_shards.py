@@ -11,7 +11,7 @@ from fml_bench import cli, provenance, runner, shards
 from fml_bench.claims import ALL, get_claim
 from fml_bench.errors import FmlBenchError
 from fml_bench.store import RunStore
-from fml_bench.suite import SuiteConfig
+from fml_bench.suite import SuiteConfig, claim_specs
 from fml_bench.tiers import get_tier
 from tests.world_engine import world_engine, world_fingerprint
 
@@ -109,3 +109,17 @@ def test_the_cost_table_says_which_engines_it_has_measured():
 
     assert has_costs("fast", "stacked") and has_costs("book", "stacked")
     assert not has_costs("book", "an-engine-never-measured")
+
+
+def test_a_tiers_predicted_seconds_are_what_its_units_cost_and_at_most_every_look(tmp_path):
+    config = _config(tmp_path)
+    first, most = shards.seconds_at_plans(list(ALL), config)
+    assert first == pytest.approx(sum(u.cost for u in shards.work_units(list(ALL), config, look=1)))
+    assert most > first
+    one_look, three_looks = get_claim("label-noise"), get_claim("imdb-larger")
+    assert len(config.design(one_look).looks) == 1 and len(config.design(three_looks).looks) == 3
+    assert shards.seconds_at_plans([one_look], config)[0] == shards.seconds_at_plans([one_look], config)[1]
+    per_seed = sum(shards.seed_cost(s, "fast", config.engine) for s in claim_specs(three_looks, config))
+    design = config.design(three_looks)
+    assert shards.seconds_at_plans([three_looks], config) == pytest.approx(
+        (per_seed * design.first_look, per_seed * design.last_look))
