@@ -1,6 +1,7 @@
 """`fml-bench check --workers N`: the seeds trained in worker processes, then the ordinary check
 from the store, with the verdicts of a run in one process; a unit that fails in a worker is
-trained again by the main process; an interrupted run reports what its stored seeds decide."""
+trained again by the main process; a rerun with every seed stored starts no worker; an
+interrupted run reports what its stored seeds decide."""
 
 from __future__ import annotations
 
@@ -61,12 +62,8 @@ def test_two_workers_reach_the_verdicts_of_one_process_and_a_unit_failed_there_t
     assert "the main process trains it again" in out
     stored = sorted(p.name for p in (world / "two").rglob("seed-*.json"))
     assert stored == sorted(p.name for p in (world / "one").rglob("seed-*.json"))
-
-
-def test_a_rerun_with_every_seed_stored_starts_no_worker(world, capsys):
-    first = _check(world, "rerun", "2", "lr-too-high")
-    assert "2 workers: look 1:" in capsys.readouterr().out
-    assert _check(world, "rerun", "2", "lr-too-high") == first
+    again = _check(world, "two", "2")  # a rerun with every seed stored
+    assert again == _check(world, "one", "1")
     assert "2 workers:" not in capsys.readouterr().out  # no unit handed out, so no worker started
 
 
