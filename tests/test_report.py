@@ -229,3 +229,24 @@ def test_the_report_names_the_seed_batching_engine_that_trained_the_runs():
     assert "vectorised engine" in " ".join(markdown.engine_notice({"engines": ["vectorised"]}))
     assert "stacked engine" in " ".join(markdown.engine_notice({"engines": ["stacked"]}))
     assert markdown.engine_notice({"engines": ["reference"]}) == []
+
+
+def test_a_report_rewritten_as_claims_finish_draws_each_figure_once(tmp_path, doc, monkeypatch):
+    drawn = []
+    plot = figures.plot_claim
+
+    def counting(claim, folder):
+        drawn.append(markdown.figure_key(claim))
+        return plot(claim, folder)
+
+    monkeypatch.setattr(figures, "plot_claim", counting)
+    plotted: dict[str, str] = {}
+    for k in range(1, len(doc["claims"]) + 1):  # as RunReport.add rewrites it after each claim
+        render_folder(tmp_path, {**doc, "claims": doc["claims"][:k]}, plotted=plotted)
+    keys = [markdown.figure_key(c) for c in doc["claims"]]
+    assert len(keys) > 1 and drawn == keys
+    changed = copy.deepcopy(doc)
+    changed["claims"][0]["verdict"] = "fail"  # its title says the verdict: drawn again
+    render_folder(tmp_path, changed, plotted=plotted)
+    assert drawn == [*keys, keys[0]]
+    assert "report.md" in {p.name for p in tmp_path.iterdir()}
