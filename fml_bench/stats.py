@@ -11,7 +11,7 @@ import functools
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import optimize, stats
+from scipy import optimize, special, stats
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ def _t_interval(d: np.ndarray, confidence: float) -> tuple[float, float]:
     """The t interval of mean(d); NaN (no interval) when d has no spread or one value."""
     if len(d) < 2 or np.ptp(d) == 0:
         return float("nan"), float("nan")
-    low, high = stats.t.interval(confidence, len(d) - 1, loc=np.mean(d), scale=stats.sem(d))
-    return float(low), float(high)
+    half = special.stdtrit(len(d) - 1, 0.5 + confidence / 2) * np.std(d, ddof=1) / np.sqrt(len(d))
+    return float(np.mean(d) - half), float(np.mean(d) + half)
 
 
 def one_sample_t(x, value: float = 0.0, alternative: str = "greater", confidence: float = 0.95) -> TestResult:
@@ -52,9 +52,20 @@ def one_sample_t(x, value: float = 0.0, alternative: str = "greater", confidence
     if np.ptp(x) == 0:
         p = float(degenerate_p(np.asarray(x[0] - value), alternative, len(x)))
         return TestResult(NO_SPREAD, float(x.mean()), float("nan"), float("nan"), p, len(x))
-    res = stats.ttest_1samp(x, value, alternative=alternative)
+    t = (x.mean() - value) / (np.std(x, ddof=1) / np.sqrt(len(x)))
     low, high = _t_interval(x, confidence)
-    return TestResult("one-sample t", float(x.mean()), low, high, float(res.pvalue), len(x), float(res.statistic))
+    return TestResult("one-sample t", float(x.mean()), low, high, _t_test_p(t, len(x) - 1, alternative), len(x),
+                      float(t))
+
+
+def _t_test_p(t: float, df: int, alternative: str) -> float:
+    """The p of a t statistic on `df` degrees of freedom: scipy.stats.t's tails (as `ttest_1samp`
+    gives them, to 4e-14 here), without the millisecond a `ttest_1samp` call costs."""
+    if alternative == "greater":
+        return float(special.stdtr(df, -t))
+    if alternative == "less":
+        return float(special.stdtr(df, t))
+    return float(min(1.0, 2 * special.stdtr(df, -abs(t))))
 
 
 def degenerate_p(diff: np.ndarray, alternative: str, n: int) -> np.ndarray:
