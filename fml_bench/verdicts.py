@@ -100,7 +100,8 @@ def decide_part(part: Part, a: np.ndarray, b: np.ndarray | None, tier: str, leve
                 interval: bool = True, same_runs: bool = False, fail_at: float | None = None) -> PartResult:
     """Test one part on per-seed values `a` (and `b`, paired): pass at `level`, fail at `fail_at`
     (default `level`; a claim passes `fail_level(level, its parts)`). `interval` False skips the
-    median's interval, which decides nothing.
+    intervals (the median's, the spread ratio's) and the spread's bootstrap cross-check, which
+    decide nothing: simulations deciding thousands of worlds one at a time.
     `same_runs`: the two arms are the same computation (see `same_runs`); when their values are
     also equal on every seed the effect is known exactly. The same spec trained in stacks of
     another size can differ by rounding: then the values go through the test like any others."""
@@ -114,7 +115,7 @@ def decide_part(part: Part, a: np.ndarray, b: np.ndarray | None, tier: str, leve
     p_pass, p_fail = (float(p[0]) for p in p_values(part, a[None], None if b is None else b[None], sesoi.value))
     verdict = _verdict(p_pass, p_fail, level, common["fail_level"])
     if part.kind is Kind.LESS_SPREAD:
-        return _spread(a, b, p_pass, p_fail, verdict, common)
+        return _spread(a, b, p_pass, p_fail, verdict, common, interval)
     diff = a - b if b is not None else a
     low, high = stats.median_interval(diff, common["confidence"]) if interval else (float("nan"), float("nan"))
     if part.kind is Kind.WITHIN:
@@ -148,16 +149,19 @@ def _difference(part: Part, a, b, diff, interval: tuple[float, float], p_pass: f
     )
 
 
-def _spread(a, b, p_pass: float, p_fail: float, verdict: str, common: dict) -> PartResult:
+def _spread(a, b, p_pass: float, p_fail: float, verdict: str, common: dict, interval: bool = True) -> PartResult:
     """Pass when sd(a) < sd(b); fail when sd(a)/sd(b) is shown above exp(-sesoi) (the spread
     shrinks by less than the smallest effect of interest)."""
     if np.ptp(a) == 0 or np.ptp(b) == 0:  # stated rule: an arm without spread cannot be compared
         return PartResult(test="Pitman-Morgan (an arm has no spread)", estimate=float("nan"), ci_low=float("nan"),
                           ci_high=float("nan"), p=1.0, p_fail=1.0, verdict=INCONCLUSIVE, **common)
+    test = "Pitman-Morgan, classic and robust (paired spreads)"
+    if not interval:
+        return PartResult(test=test, estimate=float(np.std(a, ddof=1) / np.std(b, ddof=1)), ci_low=float("nan"),
+                          ci_high=float("nan"), p=p_pass, p_fail=p_fail, verdict=verdict, **common)
     shown = stats.pitman_morgan(a, b, "less", confidence=common["confidence"])
-    return PartResult(test="Pitman-Morgan, classic and robust (paired spreads)", estimate=shown.estimate,
-                      ci_low=shown.ci_low, ci_high=shown.ci_high, p=p_pass, p_fail=p_fail, verdict=verdict,
-                      cross_check_p=stats.bootstrap_log_sd_ratio_p(a, b), **common)
+    return PartResult(test=test, estimate=shown.estimate, ci_low=shown.ci_low, ci_high=shown.ci_high, p=p_pass,
+                      p_fail=p_fail, verdict=verdict, cross_check_p=stats.bootstrap_log_sd_ratio_p(a, b), **common)
 
 
 def combine(parts: list[PartResult]) -> tuple[str, float]:
