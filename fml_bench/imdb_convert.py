@@ -153,12 +153,9 @@ def get_word_index(source: Path) -> dict[str, int]:
 def load_from_raw(source: Path, num_words: int | None = 10000) -> tuple[Split, Split]:
     """IMDB from raw reviews, post-processed exactly as `keras.datasets.imdb.load_data`."""
     arrays, _ = _cached_conversion(source)
-    splits = []
-    for split in ("train", "test"):
-        flat, offsets = arrays[f"{split}_flat"], arrays[f"{split}_offsets"]
-        seqs = [flat[offsets[i] : offsets[i + 1]].tolist() for i in range(len(offsets) - 1)]
-        splits.append((seqs, arrays[f"{split}_labels"]))
-    return keras_postprocess(splits[0], splits[1], num_words=num_words)
+    splits = [(arrays[f"{split}_flat"], arrays[f"{split}_offsets"], arrays[f"{split}_labels"])
+              for split in ("train", "test")]
+    return _postprocess_flat(splits[0], splits[1], num_words=num_words)
 
 
 def keras_postprocess(
@@ -170,27 +167,59 @@ def keras_postprocess(
     index_from: int = 3,
 ) -> tuple[Split, Split]:
     """Keras 3's `imdb.load_data` steps after reading the file: shuffle (seed 113), shift."""
+
+    def flat(split: tuple[list[list[int]], np.ndarray]) -> FlatSplit:
+        lengths = np.fromiter((len(x) for x in split[0]), dtype=np.int64, count=len(split[0]))
+        words = np.fromiter((w for x in split[0] for w in x), dtype=np.int64, count=int(lengths.sum()))
+        return words, np.concatenate([[0], np.cumsum(lengths)]), np.asarray(split[1])
+
+    return _postprocess_flat(flat(train), flat(test), num_words, start_char, oov_char, index_from)
+
+
+#: A split as the conversion caches it: every review's word ranks end to end, where each review
+#: starts (and the end), the labels.
+FlatSplit = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _postprocess_flat(train: FlatSplit, test: FlatSplit, num_words: int | None = 10000, start_char: int = 1,
+                      oov_char: int = 2, index_from: int = 3) -> tuple[Split, Split]:
+    """`keras_postprocess` on flat arrays, in numpy: keras' loop over every word of 50,000
+    reviews in Python took 5 s of every process that loads IMDB; the reviews come out the
+    same, lists of ints in an object array (tests/test_data.py compares the two)."""
     rng = np.random.RandomState(KERAS_SHUFFLE_SEED)
-    x_train = np.array(train[0], dtype="object")
-    labels_train = train[1]
-    indices = np.arange(len(x_train))
-    rng.shuffle(indices)
-    x_train, labels_train = x_train[indices], labels_train[indices]
-    x_test = np.array(test[0], dtype="object")
-    labels_test = test[1]
-    indices = np.arange(len(x_test))
-    rng.shuffle(indices)
-    x_test, labels_test = x_test[indices], labels_test[indices]
-    xs = [[start_char] + [w + index_from for w in x] for x in list(x_train) + list(x_test)]
-    labels = np.concatenate([labels_train, labels_test])
+    shuffled = []
+    for words, offsets, labels in (train, test):  # keras shuffles train, then test, with one generator
+        order = np.arange(len(offsets) - 1)
+        rng.shuffle(order)
+        shuffled.append((words, offsets, order, np.asarray(labels)[order]))
+    pieces, lengths = [], []
+    for words, offsets, order, _ in shuffled:
+        starts, sizes = offsets[order], np.diff(offsets)[order]
+        # each review's words in the new order, each after a start_char, shifted by index_from
+        gather = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
+        shifted = np.insert(words[gather] + index_from, np.concatenate([[0], np.cumsum(sizes)[:-1]]), start_char)
+        pieces.append(shifted)
+        lengths.append(sizes + 1)
+    every = np.concatenate(pieces)
     if not num_words:
-        num_words = max(max(x) for x in xs)
-    xs = [[w if w < num_words else oov_char for w in x] for x in xs]
-    idx = len(x_train)
+        num_words = int(every.max())
+    every = np.where(every < num_words, every, oov_char).tolist()
+    ends = np.cumsum(np.concatenate(lengths)).tolist()
+    xs = [every[start:end] for start, end in zip([0, *ends[:-1]], ends)]
+    idx = len(lengths[0])
     return (
-        (np.array(xs[:idx], dtype="object"), labels[:idx]),
-        (np.array(xs[idx:], dtype="object"), labels[idx:]),
+        (_object_array(xs[:idx]), shuffled[0][3]),
+        (_object_array(xs[idx:]), shuffled[1][3]),
     )
+
+
+def _object_array(lists: list[list[int]]) -> np.ndarray:
+    """A 1-D object array of lists (np.array(lists, dtype=object) makes a 2-D one when the
+    lists happen to have one length)."""
+    out = np.empty(len(lists), dtype=object)
+    for i, review in enumerate(lists):
+        out[i] = review
+    return out
 
 
 def load_keras_npz(path: Path, num_words: int | None = 10000) -> tuple[Split, Split]:

@@ -229,3 +229,37 @@ def test_a_broken_imdb_npz_is_a_clear_error(tmp_path):
     (tmp_path / "imdb.npz").write_bytes(b"not a zip")
     with pytest.raises(DatasetCorruptError, match="not a readable keras imdb.npz"):
         data.load_imdb(data_dir=tmp_path)
+
+
+def _keras_loop(train, test, num_words, start_char=1, oov_char=2, index_from=3):
+    """keras.datasets.imdb.load_data's steps after reading its file, word for word (Keras 3.15)."""
+    rng = np.random.RandomState(113)
+    x_train, labels_train = np.array(train[0], dtype="object"), train[1]
+    indices = np.arange(len(x_train))
+    rng.shuffle(indices)
+    x_train, labels_train = x_train[indices], labels_train[indices]
+    x_test, labels_test = np.array(test[0], dtype="object"), test[1]
+    indices = np.arange(len(x_test))
+    rng.shuffle(indices)
+    x_test, labels_test = x_test[indices], labels_test[indices]
+    xs = [[start_char] + [w + index_from for w in x] for x in list(x_train) + list(x_test)]
+    labels = np.concatenate([labels_train, labels_test])
+    if not num_words:
+        num_words = max(max(x) for x in xs)
+    xs = [[w if w < num_words else oov_char for w in x] for x in xs]
+    idx = len(x_train)
+    return (xs[:idx], labels[:idx]), (xs[idx:], labels[idx:])
+
+
+@pytest.mark.parametrize("num_words", [10000, 40, None])
+def test_the_numpy_post_processing_gives_keras_reviews_exactly(num_words):
+    rng = np.random.default_rng(4)
+
+    def split(n):
+        return [rng.integers(1, 60, rng.integers(1, 30)).tolist() for _ in range(n)], rng.integers(0, 2, n)
+
+    train, test = split(300), split(200)
+    ours = imdb_convert.keras_postprocess(train, test, num_words=num_words)
+    for (x, y), (kx, ky) in zip(ours, _keras_loop(train, test, num_words)):
+        assert x.dtype == object and x.ndim == 1 and [type(r) for r in x] == [list] * len(kx)
+        assert list(x) == kx and np.array_equal(y, ky)
