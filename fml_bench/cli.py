@@ -86,18 +86,16 @@ def _tier_minutes(tier: str, engine: str) -> str:
     """A line on a whole tier at its plans: its predicted training minutes, shared experiments once."""
     from fml_bench import parallel
     from fml_bench.claims import ALL
-    from fml_bench.engine.stacking import machine_memory_bytes
     from fml_bench.shards import seconds_at_plans
     from fml_bench.store import RunStore
     from fml_bench.suite import SuiteConfig
 
     config = SuiteConfig.from_options(tier, RunStore("unused"), engine)
     first, most = (seconds / 60 for seconds in seconds_at_plans(ALL, config))
-    workers = parallel.workers_for(parallel.usable_cores(), machine_memory_bytes())
+    cores = parallel.usable_cores()  # not the memory's share: that would import TensorFlow into a listing
     return (f"The {tier} tier's claims and measurements at their plans, an experiment they share trained once: "
-            f"{first:.0f} minutes of one "
-            f"core's training at the first looks (about {first / workers:.0f} on the {workers} workers this machine "
-            f"runs), {most:.0f} at most if every claim took every look.")
+            f"{first:.0f} minutes of one core's training at the first looks (about {first / cores:.0f} on this "
+            f"machine's {cores} cores, a worker each), {most:.0f} at most if every claim took every look.")
 
 
 def cmd_plans(args) -> int:
