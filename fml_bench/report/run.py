@@ -41,7 +41,7 @@ def render_folder(folder: Path, doc: dict, baseline: dict | None = None,
 
     `plotted` (a claim's content digest -> its figure's file name) keeps the figures already
     drawn into `folder` across calls: a report rewritten as each claim finishes draws each
-    figure once, not every figure again at every claim (34 claims and knock-outs in CI: 595
+    figure once, not every figure again at every claim (32 claims and knock-outs in CI: 528
     figures of about 0.4 s each, in the process that hands tests to the workers)."""
     plotted = {} if plotted is None else plotted
     figure_names = {}
