@@ -26,7 +26,7 @@ from fml_bench.claims import CLAIMS, FAMILY_SIZE, Claim
 from fml_bench.planning import PASS_TARGET
 from fml_bench.simulation import simulate
 from fml_bench.store import RunStore
-from fml_bench.suite import SuiteConfig, experiment_specs, planned_design
+from fml_bench.suite import SuiteConfig, claim_specs
 from fml_bench.verdicts import part_values
 
 WORLDS = 4000
@@ -35,12 +35,9 @@ WORLDS = 4000
 def stored_runs(claim: Claim, config: SuiteConfig, store: RunStore) -> dict[str, list]:
     """The claim's stored records at its confirmatory seeds (up to its last look), seeds every
     experiment of it has, in order: the arms stay paired."""
-    design = planned_design(claim, config.tier.name)
-    first = config.first_seed(claim)
-    specs = experiment_specs(claim, config.tier.name)
-    found = {spec.name: {s: store.load(spec, s, config.engine) for s in range(first, first + design.last_look)}
-             for spec in specs}
-    common = [s for s in range(first, first + design.last_look) if all(found[n][s] is not None for n in found)]
+    seeds = range(config.first_seed(claim), config.first_seed(claim) + config.design(claim).last_look)
+    found = {spec.name: {s: store.load(spec, s, config.engine) for s in seeds} for spec in claim_specs(claim, config)}
+    common = [s for s in seeds if all(found[n][s] is not None for n in found)]
     return {name: [records[s] for s in common] for name, records in found.items()}
 
 
@@ -48,7 +45,7 @@ def plan_on_runs(claim: Claim, config: SuiteConfig, store: RunStore, worlds: int
     """The claim's design simulated on the store's values: seeds found, P(pass), expected seeds."""
     runs = stored_runs(claim, config, store)
     seeds = min(len(records) for records in runs.values())
-    design = planned_design(claim, config.tier.name)
+    design = config.design(claim)
     row = {"claim": claim.id, "looks": design.looks, "seeds": seeds, "p_pass": None, "expected_seeds": None}
     if seeds < 2:
         return row

@@ -195,9 +195,10 @@ def _postprocess_flat(train: FlatSplit, test: FlatSplit, num_words: int | None =
     pieces, lengths = [], []
     for words, offsets, order, _ in shuffled:
         starts, sizes = offsets[order], np.diff(offsets)[order]
+        placed = np.concatenate([[0], np.cumsum(sizes)[:-1]])  # where each review starts in the new order
         # each review's words in the new order, each after a start_char, shifted by index_from
-        gather = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes) + np.arange(sizes.sum())
-        shifted = np.insert(words[gather] + index_from, np.concatenate([[0], np.cumsum(sizes)[:-1]]), start_char)
+        gather = np.repeat(starts - placed, sizes) + np.arange(sizes.sum())
+        shifted = np.insert(words[gather] + index_from, placed, start_char)
         pieces.append(shifted)
         lengths.append(sizes + 1)
     every = np.concatenate(pieces)

@@ -34,9 +34,8 @@ cross-check (`t_p`); `DIFFERENCE_TEST` switches the decision to them for that co
 from __future__ import annotations
 
 import numpy as np
-from scipy import special
 
-from fml_bench.stats import degenerate_p, pitman_morgan_statistic
+from fml_bench.stats import binom_cdf, binom_sf, degenerate_p, pitman_morgan_statistic, t_cdf, t_sf
 
 SIGN, STUDENT, HALL = "sign", "student", "hall"
 #: The test of difference and band parts; the calibration sets STUDENT or HALL to compare.
@@ -45,29 +44,6 @@ DIFFERENCE_TEST = SIGN
 
 def _no_spread(x: np.ndarray) -> np.ndarray:
     return np.ptp(x, axis=-1) == 0
-
-
-# The distributions' tails from scipy.special: what scipy.stats' t and binom give (to 2e-13 here),
-# without the 0.1-0.2 ms of argument handling a scipy.stats call costs, which the calibration paid
-# tens of thousands of times deciding worlds one at a time through `verdicts.decide_part`.
-def t_sf(statistic, df) -> np.ndarray:
-    """Student's t upper tail (scipy.stats.t.sf)."""
-    return special.stdtr(df, -np.asarray(statistic, float))
-
-
-def t_cdf(statistic, df) -> np.ndarray:
-    """Student's t lower tail (scipy.stats.t.cdf)."""
-    return special.stdtr(df, np.asarray(statistic, float))
-
-
-def binom_sf(k, n, p: float = 0.5) -> np.ndarray:
-    """P(X > k), X ~ Binomial(n, p) (scipy.stats.binom.sf); k from -1 (1.0) to n - 1."""
-    return special.bdtrc(k, n, p)
-
-
-def binom_cdf(k, n, p: float = 0.5) -> np.ndarray:
-    """P(X <= k), X ~ Binomial(n, p) (scipy.stats.binom.cdf); k from 0 to n (1.0)."""
-    return special.bdtr(k, n, p)
 
 
 def t_p(x, value: float | np.ndarray = 0.0, alternative: str = "greater", test: str | None = None) -> np.ndarray:

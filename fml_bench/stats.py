@@ -59,13 +59,35 @@ def one_sample_t(x, value: float = 0.0, alternative: str = "greater", confidence
 
 
 def _t_test_p(t: float, df: int, alternative: str) -> float:
-    """The p of a t statistic on `df` degrees of freedom: scipy.stats.t's tails (as `ttest_1samp`
-    gives them, to 4e-14 here), without the millisecond a `ttest_1samp` call costs."""
+    """The p of a t statistic on `df` degrees of freedom, as `ttest_1samp` gives it (to 4e-14 here)."""
     if alternative == "greater":
-        return float(special.stdtr(df, -t))
+        return float(t_sf(t, df))
     if alternative == "less":
-        return float(special.stdtr(df, t))
-    return float(min(1.0, 2 * special.stdtr(df, -abs(t))))
+        return float(t_cdf(t, df))
+    return min(1.0, 2 * float(t_sf(abs(t), df)))
+
+
+# The distributions' tails from scipy.special: what scipy.stats' t and binom give (to 2e-13 here),
+# without the 0.1-0.2 ms of argument handling a scipy.stats call costs, which the calibration paid
+# tens of thousands of times deciding worlds one at a time through `verdicts.decide_part`.
+def t_sf(statistic, df) -> np.ndarray:
+    """Student's t upper tail (scipy.stats.t.sf)."""
+    return special.stdtr(df, -np.asarray(statistic, float))
+
+
+def t_cdf(statistic, df) -> np.ndarray:
+    """Student's t lower tail (scipy.stats.t.cdf)."""
+    return special.stdtr(df, np.asarray(statistic, float))
+
+
+def binom_sf(k, n, p: float = 0.5) -> np.ndarray:
+    """P(X > k), X ~ Binomial(n, p) (scipy.stats.binom.sf); k from -1 (1.0) to n - 1."""
+    return special.bdtrc(k, n, p)
+
+
+def binom_cdf(k, n, p: float = 0.5) -> np.ndarray:
+    """P(X <= k), X ~ Binomial(n, p) (scipy.stats.binom.cdf); k from 0 to n (1.0)."""
+    return special.bdtr(k, n, p)
 
 
 def degenerate_p(diff: np.ndarray, alternative: str, n: int) -> np.ndarray:
@@ -283,7 +305,7 @@ def pitman_morgan(a, b, alternative: str = "less", confidence: float = 0.95, rat
     n = len(a)
     estimate = float(np.std(a, ddof=1) / np.std(b, ddof=1))
     t = float(pitman_morgan_statistic(a, b, ratio))
-    p = stats.t.cdf(t, n - 2) if alternative == "less" else stats.t.sf(t, n - 2)
+    p = t_cdf(t, n - 2) if alternative == "less" else t_sf(t, n - 2)
     crit = stats.t.ppf(1 - (1 - confidence) / 2, n - 2)
     log_est = np.log(estimate)
 
