@@ -36,7 +36,10 @@ from fml_bench.experiments import ExperimentSpec
 from fml_bench.report.claim_results import INCONCLUSIVE
 from fml_bench.suite import SuiteConfig, claim_specs, result_through, stored_runs_only
 
-BLOCK_SEEDS = 8  # seeds per unit at most: the stacked engine trains a block in one graph
+BLOCK_SEEDS = 8  # seeds per unit at most, unless they are cheap: the stacked engine trains a block in one graph
+# A unit of cheap seeds holds this many seconds of training: each unit pays its graph's tracing and
+# XLA compile again (2-5 s on a 2-core Zen 3), which 8 seeds of a K-fold logreg (0.7 s each) did not amortise
+CHEAP_UNIT_SECONDS = 40.0
 K8S_INDEX_ENV = "JOB_COMPLETION_INDEX"
 
 
@@ -154,8 +157,9 @@ def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int, shards: 
     """Every (experiment, seed-block) unit of `look` (1, 2, ...: the seeds that look adds, for
     the claims the stored earlier looks leave undecided) for `claims`, in a fixed order.
 
-    Blocks hold at most BLOCK_SEEDS seeds, and fewer for an expensive experiment: no block costs
-    more than half a shard's fair share (or one seed), so one experiment cannot unbalance a split.
+    Blocks hold at most BLOCK_SEEDS seeds, or CHEAP_UNIT_SECONDS of cheap ones (`block_seeds`),
+    and fewer for an expensive experiment: no block costs more than half a shard's fair share (or
+    one seed), so one experiment cannot unbalance a split.
     An experiment's blocks are as even as that allows (10 seeds: 5 + 5, not 8 + 2), so that no
     stack is left with a seed or two: a stack of two costs nearly what a stack of five does."""
     needed = sorted(_seeds_needed(claims, config, look).values(), key=lambda entry: entry[0].name)
@@ -165,10 +169,19 @@ def work_units(claims: Sequence[Claim], config: SuiteConfig, look: int, shards: 
     for spec, seeds in needed:
         name = spec.name
         ordered = sorted(seeds)
-        block_size = max(1, min(BLOCK_SEEDS, int(fair_share / 2 // costs[name]))) if shards > 1 else BLOCK_SEEDS
-        for block in even_blocks(ordered, block_size):
+        for block in even_blocks(ordered, block_seeds(costs[name], fair_share, shards)):
             units.append(WorkUnit(spec, block, costs[name] * len(block)))
     return units
+
+
+def block_seeds(seed_cost: float, fair_share: float, shards: int = 1) -> int:
+    """The most seeds one unit of an experiment holds: BLOCK_SEEDS, or as many as cost
+    CHEAP_UNIT_SECONDS when its seeds are cheap (each unit compiles its graph anew); on several
+    shards no more than half a shard's fair share of seconds."""
+    most = max(BLOCK_SEEDS, int(CHEAP_UNIT_SECONDS // seed_cost)) if seed_cost > 0 else BLOCK_SEEDS
+    if shards > 1 and seed_cost > 0:
+        most = min(most, int(fair_share / 2 // seed_cost))
+    return max(1, most)
 
 
 def even_blocks(seeds: Sequence[int], most: int) -> list[tuple[int, ...]]:

@@ -35,6 +35,15 @@ def test_an_experiments_seeds_are_cut_into_even_blocks(count, most, sizes):
     assert [s for b in blocks for s in b] == list(range(100, 100 + count))
 
 
+def test_cheap_seeds_share_a_unit_and_dear_ones_stay_in_blocks_of_eight():
+    """Each unit compiles its graph anew: seeds of a K-fold logreg (0.7 s) go 57 to a unit, not 8."""
+    assert shards.block_seeds(0.7, fair_share=1e6) == int(shards.CHEAP_UNIT_SECONDS // 0.7) > shards.BLOCK_SEEDS
+    assert shards.block_seeds(18.0, fair_share=1e6) == shards.BLOCK_SEEDS
+    assert shards.block_seeds(0.5, fair_share=20, shards=2) == 20  # at most half a shard's fair share
+    assert shards.block_seeds(100.0, fair_share=20, shards=2) == 1
+    assert shards.block_seeds(0.0, fair_share=20) == shards.BLOCK_SEEDS
+
+
 def _config(tmp_path, look_seeds=None):
     return SuiteConfig(tier=get_tier("fast"), store=RunStore(tmp_path, fingerprint=lambda s, e: {"x": "1"}),
                        seeds=look_seeds)
