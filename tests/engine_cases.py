@@ -71,5 +71,5 @@ def finished_stack() -> None:
     x = rng.random((40000, 784), dtype=np.float32)
     y = rng.integers(0, 10, 40000)
     models = stacking.initial_models(spec, [0, 1], 784)
-    trainer = stacked.StackedTrainer(spec, stacked.StackedNet(models), x[:32000], y[:32000], x[32000:], y[32000:])
+    trainer = stacked.StackedTrainer(spec, stacked.StackedNet(models, 784), x[:32000], y[:32000], x[32000:], y[32000:])
     trainer.fit([0, 1])

@@ -3,6 +3,7 @@ seed, the reference engine's initial weights, no shuffling."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
@@ -10,6 +11,8 @@ from fml_bench import options, parallel
 from fml_bench.engine import bags, reference, stacked, stacking
 from fml_bench.experiments import get_spec
 from fml_bench.memory import retained_in_fresh_process
+from fml_bench.models import BUILDERS
+from fml_bench.models import build as build_model
 from fml_bench.protocol import early_stopping_epochs
 from fml_bench.seeding import seed_everything
 from tests.engine_cases import CASES, keras_fit_without_shuffle
@@ -44,10 +47,38 @@ def test_binary_model_reproduces_keras_fit(multi_hot_data, experiment, dense_wor
         np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
 
 
+@pytest.mark.parametrize("model_name", sorted(BUILDERS))
+def test_initial_weights_without_building_are_those_keras_build_gives(model_name):
+    """K-fold slots are made one after another after one seed_everything; the weights the engine
+    takes from the initialisers of models it never builds equal keras' built ones, slot by slot."""
+    width = 10000 if model_name.startswith("imdb") else 784
+
+    def slots(build_each: bool) -> list:
+        seed_everything(7)
+        made = []
+        for _ in range(3):
+            model = build_model(model_name)
+            if build_each:
+                model.build((None, width))
+            made.append(model)
+        return made
+
+    built, unbuilt = slots(True), slots(False)
+    assert not any(m.built for m in unbuilt)
+    fan_in = width
+    for i, layer in enumerate(built[0].layers):
+        if isinstance(layer, keras.layers.Dense):
+            for a, b in zip(built, unbuilt):
+                kernel, bias = stacked.initial_dense_weights(b.layers[i], fan_in)
+                np.testing.assert_array_equal(kernel, a.layers[i].kernel.numpy())
+                np.testing.assert_array_equal(bias, a.layers[i].bias.numpy())
+            fan_in = layer.units
+
+
 def test_each_seed_starts_from_the_reference_initial_weights():
     spec = CASES["dense-rmsprop"]
-    models = stacked.initial_models(spec, [0, 1], 784)
-    net = stacked.StackedNet(models)
+    models = stacked.initial_models(spec, [0, 1], None)  # not built: the engine calls the initialisers
+    net = stacked.StackedNet(models, 784)
     seed_everything(1)
     lone = reference.compile_model(spec)
     lone.build((None, 784))

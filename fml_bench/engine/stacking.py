@@ -43,7 +43,8 @@ MAX_SEEDS_PER_STACK = 512
 
 def initial_models(spec: ExperimentSpec, seeds: Sequence[int], input_dim: int | None) -> list[keras.Model]:
     """The per-seed keras models as the reference engine would initialise them (built now if
-    `input_dim` is given; the initialisers' seeds are fixed when the layers are created)."""
+    `input_dim` is given, else by the trainer: the initialisers' seeds are fixed when the layers
+    are created)."""
     models = []
     for seed in seeds:
         seed_everything(seed)
@@ -52,6 +53,15 @@ def initial_models(spec: ExperimentSpec, seeds: Sequence[int], input_dim: int | 
             model.build((None, input_dim))
         models.append(model)
     return models
+
+
+def build_models(models: Sequence[keras.Model], input_dim: int) -> None:
+    """Build the models not built yet (their weights are the same whenever they are built: a
+    layer's initialisers are seeded when it is made). The stacked engine needs no keras
+    variables per seed and calls the initialisers itself (stacked.initial_dense_weights)."""
+    for model in models:
+        if not model.built:
+            model.build((None, input_dim))
 
 
 class SeedStackTrainer:
@@ -235,8 +245,6 @@ def train_holdout(spec: ExperimentSpec, seeds: Sequence[int], make_trainer: Trai
     cut = validation_start(spec, n)
     x_train, x_val = (x[:cut], x[cut:]) if scipy.sparse.issparse(x) else (x[..., :cut, :], x[..., cut:, :])
     y_train, y_val = y[..., :cut], y[..., cut:]
-    for model in models:
-        model.build((None, x.shape[-1]))
     stops_early = spec.early_stopping_patience is not None
     test = prepare_test(spec, sparse=scipy.sparse.issparse(x)) if spec.evaluate_test else None
     trainer = make_trainer(spec, models, x_train, y_train, x_val, y_val, test)
@@ -299,8 +307,7 @@ def train_folds(spec: ExperimentSpec, seeds: Sequence[int], make_trainer: Traine
         for k, held_out in enumerate(validation_folds(len(y), spec, seed)):
             mask = np.zeros(len(y), bool)
             mask[held_out] = True
-            model = build(spec.model, dict(spec.model_options))
-            model.build((None, x.shape[-1]))
+            model = build(spec.model, dict(spec.model_options))  # built by the trainer that needs keras' variables
             slots.append(FoldSlot(seed, seed * 1000 + k, model, x[~mask], y[~mask], x[mask], y[mask]))
     histories: dict[str, np.ndarray] = {}
     order: list[FoldSlot] = []

@@ -122,6 +122,7 @@ class VectorisedTrainer(stacking.SeedStackTrainer):
 
     def __init__(self, spec: ExperimentSpec, models: list[keras.Model], x_train, y_train, x_val, y_val,
                  test: tuple | None = None):
+        stacking.build_models(models, x_train.shape[-1])
         self.spec, self.seeds, self.model = spec, len(models), models[0]
         self.x_train, self.y_train = self.inputs(x_train), self.array(y_train)
         self.x_axis, self.y_axis = (0 if x_train.ndim == 3 else None), (0 if y_train.ndim == 2 else None)
