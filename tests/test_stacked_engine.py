@@ -146,6 +146,27 @@ def test_unequal_folds_train_as_stacks_grouped_by_size(monkeypatch):
     np.testing.assert_allclose(alone.history["val_loss"], records[1].history["val_loss"], rtol=1e-5)
 
 
+def test_fold_models_gathering_from_shared_rows_train_as_they_did_on_their_own_copies(monkeypatch):
+    """stacking.FoldRows: the stacked engine's slots index one x instead of holding copies of
+    their rows; the same records, to the bit, as a factory that takes copies."""
+    rng = np.random.default_rng(1)
+    x, y = rng.random((120, 784)).astype(np.float32), rng.integers(0, 10, 120)
+    monkeypatch.setattr(stacking, "prepare", lambda spec, seed, sparse=False: (x, y))
+    spec = get_spec("kfold-iterated-3x4", "fast").with_(name="t-rows", train_size=None, epochs=2, batch_size=16)
+    shared = stacked.make_trainer()
+    assert stacking.takes_fold_rows(shared)
+
+    def copies(*args):
+        return shared(*args)
+
+    def run(factory):
+        return stacking.train_folds(spec, [0, 1], factory, "stacked", {})
+
+    assert not stacking.takes_fold_rows(copies)
+    for a, b in zip(run(shared), run(copies)):
+        assert a.history == b.history and a.extra == b.extra
+
+
 def test_a_seeds_dropout_masks_do_not_depend_on_its_stack_mates(multi_hot_data):
     # Issue 12: masks came from the first seed's Dropout layer for the whole stack, so seed 1's
     # record differed between a chunk [0, 1, 2] and a chunk [1] (seen comparing sharded runs).
@@ -162,8 +183,13 @@ def test_a_stack_is_bounded_by_its_memory_budget(monkeypatch):
     from fml_bench.engine import seeds_per_call
 
     iterated = get_spec("kfold-iterated-3x4", "book")
-    assert seeds_per_call("stacked", iterated, 256) < 128
     assert seeds_per_call("stacked", iterated, 5) == 5
+    # its fold models gather their batches from rows they share (stacking.FoldRows): a seed costs
+    # a quarter of what per-model copies did, and the budget still bounds the stack
+    assert stacking.per_seed_bytes(iterated, shared_fold_rows=True) < stacking.per_seed_bytes(iterated) / 3
+    monkeypatch.setenv(options.STACK_MEMORY_ENV, "1")
+    assert seeds_per_call("stacked", iterated, 256) < 64
+    monkeypatch.delenv(options.STACK_MEMORY_ENV)
     assert seeds_per_call("reference", iterated, 256) == 1
     noise = get_spec("mnist-noise-channels", "book")  # 376 MB of its own noise per seed
     assert 1 <= seeds_per_call("stacked", noise, 16) < 16

@@ -26,7 +26,7 @@ import tensorflow as tf
 from fml_bench import kinds
 from fml_bench.engine import bags, stacking
 from fml_bench.engine.bags import BAGS_SIGNATURE, Bags, bag_sum
-from fml_bench.engine.stacking import initial_models, max_seeds, memory_budget_bytes  # noqa: F401 (the engine's API)
+from fml_bench.engine.stacking import initial_models, memory_budget_bytes  # noqa: F401 (the engine's API)
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.protocol import compile_model
 from fml_bench.records import RunRecord
@@ -169,8 +169,12 @@ class StackedTrainer(stacking.SeedStackTrainer):
     """Trains a StackedNet on per-seed (or shared) arrays with keras' fit semantics."""
 
     def __init__(self, spec: ExperimentSpec, net: StackedNet, x_train, y_train, x_val, y_val,
-                 jit_compile: bool = True, test: tuple | None = None):
+                 jit_compile: bool = True, test: tuple | None = None, fold_rows: stacking.FoldRows | None = None):
+        """`fold_rows` in place of the four arrays: K-fold slots that gather their rows from shared ones."""
         self.spec, self.net = spec, net
+        self.train_rows = None
+        if fold_rows is not None:
+            x_train, y_train, self.train_rows = fold_rows.x, fold_rows.y, fold_rows.train.astype(np.int32)
         self.sparse = scipy.sparse.issparse(x_train)
         self.dense_words = min(bags.DENSE_WORDS, x_train.shape[-1]) if self.sparse else 0
         if self.sparse:  # multi-hot rows: frequent words dense, the rest as bags (bags.py; SparseSegmentSum
@@ -179,11 +183,15 @@ class StackedTrainer(stacking.SeedStackTrainer):
             self.x_dense = tf.constant(dense)
         else:
             self.x_train = tf.constant(x_train)
-        self.validation = _EvalSet(x_val, y_val, self.dense_words)
+        if fold_rows is not None:
+            self.validation = _EvalSet(fold_rows.x, fold_rows.y[fold_rows.val], row_map=fold_rows.val)
+        else:
+            self.validation = _EvalSet(x_val, y_val, self.dense_words)
         self.test = _EvalSet(test[0], test[1], self.dense_words) if test is not None else None
         self.y_train = tf.constant(y_train)
         self.fan_in = x_train.shape[-1]
-        self.seeds, self.rows = net.seeds, int(self.y_train.shape[-1])
+        self.seeds = net.seeds
+        self.rows = int(self.y_train.shape[-1]) if self.train_rows is None else self.train_rows.shape[1]
         self.per_seed_x = len(x_train.shape) == 3
         self.per_seed_y = len(y_train.shape) == 2
         self.optimizer = without_distribution(compile_model(spec).optimizer)
@@ -199,6 +207,7 @@ class StackedTrainer(stacking.SeedStackTrainer):
         self._bag_eval_step = tf.function(self._bag_eval_step_impl, jit_compile=False, input_signature=(
             BAGS_SIGNATURE, dense_block, tf.TensorSpec([None, None], y_train.dtype)))
         self._eval_step = tf.function(self._eval_step_impl, jit_compile=jit_compile, reduce_retracing=True)
+        self._eval_rows_step = tf.function(self._eval_rows_step_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._train_steps = tf.function(self._train_steps_impl, jit_compile=jit_compile, reduce_retracing=True)
 
     def _gather(self, x, per_seed: bool, idx):
@@ -301,6 +310,10 @@ class StackedTrainer(stacking.SeedStackTrainer):
         loss, hits = _loss_and_hits(self.spec, yb, probs)
         return tf.reduce_sum(loss, axis=1), tf.reduce_sum(hits, axis=1)
 
+    def _eval_rows_step_impl(self, x, rows, yb):
+        """The eval step on rows each seed gathers from shared ones: rows (S, chunk) into x."""
+        return self._eval_step_impl(tf.gather(x, rows), yb)
+
     def evaluate(self, data: _EvalSet) -> tuple[np.ndarray, np.ndarray]:
         """Per-seed loss (data term only, without the weight penalty) and accuracy on `data`."""
         n = data.rows
@@ -313,6 +326,8 @@ class StackedTrainer(stacking.SeedStackTrainer):
             if data.csr is not None:
                 loss, hits = self._bag_eval_step(bags.shared_rows(xb, self.net.seeds, self.fan_in),
                                                  data.dense[start:stop], yb)
+            elif data.row_map is not None:
+                loss, hits = self._eval_rows_step(data.x, tf.constant(data.row_map[:, start:stop]), yb)
             else:
                 loss, hits = self._eval_step(xb, yb)
             loss_sum += loss.numpy()
@@ -325,6 +340,8 @@ class StackedTrainer(stacking.SeedStackTrainer):
         if self.sparse:
             loss_sum, hit_sum = self._bag_epoch(perm)
             return loss_sum.numpy(), hit_sum.numpy()
+        if self.train_rows is not None:  # positions in each slot's rows -> rows of the shared x
+            perm = np.take_along_axis(self.train_rows, perm, axis=1)
         n, b = perm.shape[1], self.spec.batch_size
         full = n // b
         batches = perm[:, : full * b].reshape(len(perm), full, b).transpose(1, 0, 2)
@@ -343,11 +360,13 @@ class StackedTrainer(stacking.SeedStackTrainer):
 class _EvalSet:
     """Rows to score: features dense (rows, fan_in) shared or (S, rows, fan_in) per seed, or
     multi-hot rows (shared) as the first `dense_words` columns dense (`dense`) and the rest as
-    CSR (`csr`, bags.split_columns); labels (rows,) shared or (S, rows) per seed."""
+    CSR (`csr`, bags.split_columns), or each seed's rows `row_map` (S, rows) of a shared x;
+    labels (rows,) shared or (S, rows) per seed."""
 
-    def __init__(self, x, y, dense_words: int = 0):
+    def __init__(self, x, y, dense_words: int = 0, row_map: np.ndarray | None = None):
         self.csr: scipy.sparse.csr_matrix | None = None
         self.dense: Any = None
+        self.row_map = None if row_map is None else row_map.astype(np.int32)
         if scipy.sparse.issparse(x):
             dense, self.csr = bags.split_columns(x, dense_words)
             self.dense = tf.constant(dense)
@@ -356,9 +375,18 @@ class _EvalSet:
         self.rows = int(self.y.shape[-1])
 
     def rows_between(self, start: int, stop: int):
+        """Features and labels of rows start:stop (with a row map: the shared x whole)."""
+        if self.row_map is not None:
+            return self.x, self.y[:, start:stop]
         xb = self.csr[start:stop] if self.csr is not None else self.x[..., start:stop, :]
         yb = self.y[..., start:stop] if len(self.y.shape) == 2 else self.y[None, start:stop]
         return xb, yb
+
+
+def max_seeds(spec: ExperimentSpec) -> int:
+    """The stack's memory bound (`stacking.max_seeds`): K-fold slots gather their rows from
+    shared ones here (`stacking.FoldRows`), so they hold no copies."""
+    return stacking.max_seeds(spec, shared_fold_rows=True)
 
 
 def use_sparse_input(spec: ExperimentSpec) -> bool:
@@ -370,10 +398,12 @@ def use_sparse_input(spec: ExperimentSpec) -> bool:
 def make_trainer(jit_compile: bool = True) -> stacking.TrainerFactory:
     """The stacked engine's trainer factory for `stacking.train_holdout` / `train_folds`."""
 
-    def factory(spec, models, x_train, y_train, x_val, y_val, test):
-        return StackedTrainer(spec, StackedNet(models, x_train.shape[-1]), x_train, y_train, x_val, y_val,
-                              jit_compile=jit_compile, test=test)
+    def factory(spec, models, x_train, y_train, x_val, y_val, test, fold_rows=None):
+        fan_in = (x_train if fold_rows is None else fold_rows.x).shape[-1]
+        return StackedTrainer(spec, StackedNet(models, fan_in), x_train, y_train, x_val, y_val,
+                              jit_compile=jit_compile, test=test, fold_rows=fold_rows)
 
+    factory.takes_fold_rows = True  # type: ignore[attr-defined]
     return factory
 
 

@@ -142,11 +142,12 @@ def stack_data(spec: ExperimentSpec, seeds: Sequence[int], sparse: bool = False)
     return x, y
 
 
-def per_seed_bytes(spec: ExperimentSpec) -> int:
+def per_seed_bytes(spec: ExperimentSpec, shared_fold_rows: bool = False) -> int:
     """Bytes one more seed adds to a stack: its weights with their gradients and optimizer
     slots, plus its own input rows where seeds do not share them (the noise recipe: one copy;
-    K-fold protocols: one copy per fold model). Plain, zero-channel and label recipes and IMDB
-    share one input among all seeds."""
+    K-fold protocols: one copy per fold model, or with `shared_fold_rows` (the stacked engine,
+    `FoldRows`) only the rows each fold model gathers for a batch). Plain, zero-channel and
+    label recipes and IMDB share one input among all seeds."""
     data, recipe, protocol = kinds.dataset(spec.dataset), kinds.recipe(spec.recipe), kinds.protocol(spec.protocol)
     features = data.input_width(spec.num_words) * recipe.width_factor
     model = build(spec.model, dict(spec.model_options))
@@ -156,6 +157,8 @@ def per_seed_bytes(spec: ExperimentSpec) -> int:
     if data.multi_hot:
         return weights
     rows = spec.train_size or data.rows
+    if protocol.cross_validates and shared_fold_rows and not recipe.inputs_per_seed:
+        return weights + spec.batch_size * features * 4 * slots * COPIES
     if protocol.cross_validates:
         copies = slots
     elif recipe.inputs_per_seed:
@@ -225,12 +228,12 @@ def memory_budget_bytes() -> float:
     return budget / parallel.worker_count()
 
 
-def max_seeds(spec: ExperimentSpec) -> int:
+def max_seeds(spec: ExperimentSpec, shared_fold_rows: bool = False) -> int:
     """How many seeds of `spec` one stack may train within the memory budget
-    (`memory_budget_bytes`). A seed's numbers do not depend on its stack-mates, so the split
-    changes no record, only how the work is batched."""
+    (`memory_budget_bytes`; `shared_fold_rows`: see `per_seed_bytes`). A seed's numbers do not
+    depend on its stack-mates, so the split changes no record, only how the work is batched."""
     budget = memory_budget_bytes()
-    return max(1, min(MAX_SEEDS_PER_STACK, int(budget // per_seed_bytes(spec))))
+    return max(1, min(MAX_SEEDS_PER_STACK, int(budget // per_seed_bytes(spec, shared_fold_rows))))
 
 
 def train_holdout(spec: ExperimentSpec, seeds: Sequence[int], make_trainer: TrainerFactory, engine: str,
@@ -279,15 +282,37 @@ def train_holdout(spec: ExperimentSpec, seeds: Sequence[int], make_trainer: Trai
 
 @dataclass
 class FoldSlot:
-    """One (seed, fold) model of a K-fold protocol with its training and held-out rows."""
+    """One (seed, fold) model of a K-fold protocol: indices of its training and held-out rows in
+    its seed's prepared (x, y), which is `bases[base]`."""
 
     seed: int
     slot: int  # seed * 1000 + fold: the key of its batch-order stream
     model: keras.Model
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
+    base: int
+    train_rows: np.ndarray
+    val_rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class FoldRows:
+    """K-fold slots over rows they share: x (rows, features) and y (rows,), and each slot's
+    training and held-out row indices, (S, n_train) and (S, n_val), in the rows' order."""
+
+    x: np.ndarray
+    y: np.ndarray
+    train: np.ndarray
+    val: np.ndarray
+
+    def copies(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each slot's own arrays, stacked: x_train (S, n_train, features), y_train, x_val, y_val."""
+        return self.x[self.train], self.y[self.train], self.x[self.val], self.y[self.val]
+
+
+def takes_fold_rows(make_trainer: TrainerFactory) -> bool:
+    """Whether a trainer factory takes `fold_rows=FoldRows(...)` in place of per-slot copies (the
+    stacked engine: the slots gather their rows from the shared ones, where copies of 504 slots
+    of the fast tier's iterated K-fold took 600 MB and 10 s to make and convert)."""
+    return bool(getattr(make_trainer, "takes_fold_rows", False))
 
 
 def train_folds(spec: ExperimentSpec, seeds: Sequence[int], make_trainer: TrainerFactory, engine: str,
@@ -296,28 +321,40 @@ def train_folds(spec: ExperimentSpec, seeds: Sequence[int], make_trainer: Traine
 
     Folds of unequal size (rows not divisible by K) cannot share one stack: the slots are
     grouped by fold size and each group trains as its own stack. A slot's run depends only on
-    its own seed streams, so the grouping changes no number.
+    its own seed streams, so the grouping changes no number. Seeds whose prepared rows are the
+    same (every recipe that does not change x or y with the seed) share them.
     """
     start = time.perf_counter()
     seeds = list(seeds)
     slots: list[FoldSlot] = []
+    bases: list[tuple[np.ndarray, np.ndarray]] = []
     for seed in seeds:
         x, y = prepare(spec, seed)
+        if not bases or not (np.array_equal(x, bases[-1][0]) and np.array_equal(y, bases[-1][1])):
+            bases.append((x, y))
         seed_everything(seed)
         for k, held_out in enumerate(validation_folds(len(y), spec, seed)):
             mask = np.zeros(len(y), bool)
             mask[held_out] = True
             model = build(spec.model, dict(spec.model_options))  # built by the trainer that needs keras' variables
-            slots.append(FoldSlot(seed, seed * 1000 + k, model, x[~mask], y[~mask], x[mask], y[mask]))
+            slots.append(FoldSlot(seed, seed * 1000 + k, model, len(bases) - 1, np.flatnonzero(~mask),
+                                  np.flatnonzero(mask)))
     histories: dict[str, np.ndarray] = {}
     order: list[FoldSlot] = []
     seconds = np.zeros(spec.epochs)
-    fold_sizes = sorted({len(s.y_val) for s in slots})
+    fold_sizes = sorted({len(s.val_rows) for s in slots})
     for size in fold_sizes:
-        group = [s for s in slots if len(s.y_val) == size]
-        trainer = make_trainer(spec, [s.model for s in group], np.stack([s.x_train for s in group]),
-                               np.stack([s.y_train for s in group]), np.stack([s.x_val for s in group]),
-                               np.stack([s.y_val for s in group]), None)
+        group = [s for s in slots if len(s.val_rows) == size]
+        models = [s.model for s in group]
+        shared = {s.base for s in group}
+        if len(shared) == 1 and takes_fold_rows(make_trainer):
+            x, y = bases[shared.pop()]
+            shared_rows = FoldRows(x, y, np.stack([s.train_rows for s in group]),
+                                   np.stack([s.val_rows for s in group]))
+            trainer = make_trainer(spec, models, None, None, None, None, None, fold_rows=shared_rows)
+        else:
+            copies = [FoldRows(*bases[s.base], s.train_rows, s.val_rows).copies() for s in group]
+            trainer = make_trainer(spec, models, *(np.stack(arrays) for arrays in zip(*copies)), None)
         history, group_seconds = trainer.fit([s.slot for s in group])
         for key, values in history.items():
             histories[key] = values if key not in histories else np.concatenate([histories[key], values])
