@@ -92,10 +92,14 @@ def _tier_minutes(tier: str, engine: str) -> str:
 
     config = SuiteConfig.from_options(tier, RunStore("unused"), engine)
     first, most = (seconds / 60 for seconds in seconds_at_plans(ALL, config))
-    cores = parallel.usable_cores()  # not the memory's share: that would import TensorFlow into a listing
+    from fml_bench.memory import machine_memory_bytes
+
+    cores = parallel.usable_cores()
+    workers = parallel.workers_for(cores, machine_memory_bytes())  # what `check --workers auto` starts here
     return (f"The {tier} tier's claims and measurements at their plans, an experiment they share trained once: "
-            f"{first:.0f} minutes of one core's training at the first looks (about {first / cores:.0f} on this "
-            f"machine's {cores} cores, a worker each), {most:.0f} at most if every claim took every look.")
+            f"{first:.0f} minutes of one core's training at the first looks (about {first / workers:.0f} on this "
+            f"machine's {cores} cores and its memory: {workers} worker{'s' if workers > 1 else ''}), "
+            f"{most:.0f} at most if every claim took every look.")
 
 
 def cmd_plans(args) -> int:
@@ -306,7 +310,7 @@ def _workers(args) -> int:
         return int(args.workers)
     if parallel.worker_count() > 1:
         return 1
-    from fml_bench.engine.stacking import machine_memory_bytes
+    from fml_bench.memory import machine_memory_bytes
 
     return parallel.workers_for(parallel.usable_cores(), machine_memory_bytes())
 

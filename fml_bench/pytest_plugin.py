@@ -90,7 +90,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     the user's PYTEST_XDIST_AUTO_NUM_WORKERS, where set, is left to xdist."""
     if parallel.AUTO_WORKERS_ENV in os.environ:
         return None
-    from fml_bench.engine.stacking import machine_memory_bytes
+    from fml_bench.memory import machine_memory_bytes
 
     return parallel.workers_for(parallel.usable_cores(), machine_memory_bytes())
 

@@ -259,8 +259,8 @@ def test_plans_lists_every_claims_design_with_its_sources(capsys):
         assert f"| {claim.id} " in out
     assert "half the effect measured on pilot seeds 1000-1009" in out and "P(fail | 0)" in out
     assert re.search(r"The fast tier's claims and measurements at their plans.*: \d+ minutes of one core's "
-                     r"training at the first looks \(about \d+ on this machine's \d+ cores, a worker each\), "
-                     r"\d+ at most", out)
+                     r"training at the first looks \(about \d+ on this machine's \d+ cores and its memory: "
+                     r"\d+ workers?\), \d+ at most", out)
 
 
 def test_os_errors_are_one_line_and_exit_2_before_any_training(tmp_path, capsys):

@@ -20,9 +20,9 @@ def test_auto_starts_a_worker_a_core_as_far_as_the_memory_holds():
 def test_the_auto_hook_reads_this_machine(monkeypatch):
     monkeypatch.delenv(parallel.AUTO_WORKERS_ENV, raising=False)
     monkeypatch.setattr(parallel, "usable_cores", lambda: 8)
-    monkeypatch.setattr("fml_bench.engine.stacking.machine_memory_bytes", lambda: 16e9)
+    monkeypatch.setattr("fml_bench.memory.machine_memory_bytes", lambda: 16e9)
     assert pytest_plugin.pytest_xdist_auto_num_workers(None) == 4
-    monkeypatch.setattr("fml_bench.engine.stacking.machine_memory_bytes", lambda: 7e9)
+    monkeypatch.setattr("fml_bench.memory.machine_memory_bytes", lambda: 7e9)
     assert pytest_plugin.pytest_xdist_auto_num_workers(None) == 1
 
 
@@ -58,7 +58,7 @@ def test_pytest_n_auto_asks_fml_bench_before_xdist(tmp_path):
     """xdist's own count (a worker a core) answered first, so a 7 GB runner got two workers
     and stalled; run as the README runs it, with the machine's memory set to 7 GB."""
     (tmp_path / "conftest.py").write_text(
-        "import fml_bench.engine.stacking as s\ns.machine_memory_bytes = lambda: 7e9\n")
+        "import fml_bench.memory as m\nm.machine_memory_bytes = lambda: 7e9\n")
     (tmp_path / "test_one.py").write_text("def test_one():\n    pass\n")
     env = {k: v for k, v in os.environ.items() if k not in (parallel.AUTO_WORKERS_ENV, "PYTEST_ADDOPTS")}
     out = subprocess.run([sys.executable, "-m", "pytest", "-n", "auto", "-o", "addopts=", "-p", "no:cacheprovider",

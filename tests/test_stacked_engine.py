@@ -7,6 +7,7 @@ import keras
 import numpy as np
 import pytest
 
+from fml_bench import memory as machine_memory
 from fml_bench import options, parallel
 from fml_bench.engine import bags, reference, stacked, stacking
 from fml_bench.experiments import get_spec
@@ -216,12 +217,12 @@ def test_the_default_stack_budget_fits_the_machine(monkeypatch):
     """A 7 GB runner must not get the 8 GB default (it was killed for memory)."""
     monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
     monkeypatch.delenv(parallel.WORKER_COUNT_ENV, raising=False)  # one process (this test may run in xdist)
-    monkeypatch.setattr(stacking, "cgroup_limit_files", lambda: [])  # the machine's own limit stays out
+    monkeypatch.setattr(machine_memory, "cgroup_limit_files", lambda: [])  # the machine's own limit stays out
     # (CI in a 7 GB cgroup failed here once the budget read the process's own cgroup)
-    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+    monkeypatch.setattr(machine_memory.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 7 * 10**9 // 4096}[name])
     assert stacking.memory_budget_bytes() == pytest.approx(0.4 * 7e9, rel=1e-3)
-    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+    monkeypatch.setattr(machine_memory.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
     assert stacking.memory_budget_bytes() == 8e9
     monkeypatch.setenv(options.STACK_MEMORY_ENV, "2")
@@ -232,8 +233,8 @@ def test_pytest_workers_share_the_stack_budget(monkeypatch):
     """Two xdist workers on a 7 GB runner train their stacks at the same time: each gets half of
     the 40%, so together they stay within it (the user's explicit budget is per stack, kept)."""
     monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
-    monkeypatch.setattr(stacking, "cgroup_limit_files", lambda: [])
-    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+    monkeypatch.setattr(machine_memory, "cgroup_limit_files", lambda: [])
+    monkeypatch.setattr(machine_memory.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 7 * 10**9 // 4096}[name])
     monkeypatch.setenv(parallel.WORKER_COUNT_ENV, "2")
     assert stacking.memory_budget_bytes() == pytest.approx(0.2 * 7e9, rel=1e-3)
@@ -245,11 +246,11 @@ def test_a_containers_memory_limit_bounds_the_stack_budget(monkeypatch, tmp_path
     """A container sees the host's memory in sysconf; its cgroup limit is what it may use."""
     monkeypatch.delenv(options.STACK_MEMORY_ENV, raising=False)
     monkeypatch.delenv(parallel.WORKER_COUNT_ENV, raising=False)
-    monkeypatch.setattr(stacking.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
+    monkeypatch.setattr(machine_memory.os, "sysconf", lambda name: {"SC_PAGE_SIZE": 4096,
                                                              "SC_PHYS_PAGES": 64 * 2**30 // 4096}[name])
     limit = tmp_path / "memory.max"
     limit.write_text("7000000000\n")
-    monkeypatch.setattr(stacking, "cgroup_limit_files", lambda: [tmp_path / "absent", limit])
+    monkeypatch.setattr(machine_memory, "cgroup_limit_files", lambda: [tmp_path / "absent", limit])
     assert stacking.memory_budget_bytes() == pytest.approx(0.4 * 7e9)
     limit.write_text("max\n")
     assert stacking.memory_budget_bytes() == 8e9
@@ -260,12 +261,12 @@ def test_the_limit_is_read_from_the_processs_own_cgroup_and_its_ancestors(tmp_pa
     without a cgroup namespace: the root's limit file says nothing about them."""
     proc = tmp_path / "cgroup"
     proc.write_text("9:name=systemd:/\n4:memory:/jobs/job7\n1:cpu:/\n0::/jobs/job7\n")
-    files = stacking.cgroup_limit_files(tmp_path, proc)
+    files = machine_memory.cgroup_limit_files(tmp_path, proc)
     assert tmp_path / "memory" / "jobs" / "job7" / "memory.limit_in_bytes" in files
     assert tmp_path / "memory" / "jobs" / "memory.limit_in_bytes" in files
     assert tmp_path / "memory" / "memory.limit_in_bytes" in files
     assert tmp_path / "jobs" / "job7" / "memory.max" in files and tmp_path / "memory.max" in files
-    assert stacking.cgroup_limit_files(tmp_path, tmp_path / "absent") == [
+    assert machine_memory.cgroup_limit_files(tmp_path, tmp_path / "absent") == [
         tmp_path / "memory.max", tmp_path / "memory" / "memory.limit_in_bytes"]
 
 

@@ -10,11 +10,9 @@ API vectorised with jax.vmap (`vectorised.py`). No TensorFlow, jax or torch impo
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import keras
@@ -22,6 +20,7 @@ import numpy as np
 import scipy.sparse
 
 from fml_bench import kinds, options, parallel
+from fml_bench import memory as machine_memory
 from fml_bench.engine import report_epoch
 from fml_bench.env import manifest
 from fml_bench.experiments import ExperimentSpec
@@ -168,53 +167,6 @@ def per_seed_bytes(spec: ExperimentSpec, shared_fold_rows: bool = False) -> int:
     return weights + rows * features * 4 * copies * COPIES
 
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
-PROC_CGROUP = Path("/proc/self/cgroup")
-
-
-def cgroup_limit_files(root: Path = CGROUP_ROOT, proc_cgroup: Path = PROC_CGROUP) -> list[Path]:
-    """The files that may hold this process's memory limit: those of its own memory cgroup and
-    of every ancestor (from /proc/self/cgroup; a host without cgroup namespaces, such as a
-    systemd slice or a job scheduler, shows the process its place in the whole tree), under cgroup
-    v2 (`memory.max`, at the root or at unified/) and v1 (`memory/memory.limit_in_bytes`)."""
-    try:
-        lines = proc_cgroup.read_text().splitlines()
-    except OSError:
-        lines = []
-    places: list[tuple[Path, str, str]] = []
-    for line in lines:
-        _, controllers, path = (line.split(":", 2) + ["", ""])[:3]
-        if controllers == "":
-            places += [(root, path, "memory.max"), (root / "unified", path, "memory.max")]
-        elif "memory" in controllers.split(","):
-            places.append((root / "memory", path, "memory.limit_in_bytes"))
-    if not places:
-        places = [(root, "/", "memory.max"), (root / "memory", "/", "memory.limit_in_bytes")]
-    files = []
-    for base, path, name in places:
-        parts = [p for p in path.split("/") if p]
-        files += [base.joinpath(*parts[:depth], name) for depth in range(len(parts), -1, -1)]
-    return files
-
-
-def machine_memory_bytes() -> float | None:
-    """The memory this process may use: the physical memory, or the smallest limit of its memory
-    cgroup and their ancestors when that is smaller (a container or a job sees the host's
-    physical memory in sysconf)."""
-    try:
-        memory = float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
-    except (ValueError, OSError, AttributeError):
-        return None
-    for path in cgroup_limit_files():
-        try:
-            text = path.read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():  # "max" means no limit
-            memory = min(memory, float(text))
-    return memory
-
-
 def memory_budget_bytes() -> float:
     """The stack budget: $FML_BENCH_STACK_GB when set, else the smaller of 8 GB and 40% of the
     machine's memory (`machine_memory_bytes`: the rest is headroom for the framework, the data
@@ -223,7 +175,7 @@ def memory_budget_bytes() -> float:
     value = options.stack_memory_gb()
     if value is not None:
         return value * 1e9
-    memory = machine_memory_bytes()
+    memory = machine_memory.machine_memory_bytes()
     budget = STACK_MEMORY_GB * 1e9 if memory is None else min(STACK_MEMORY_GB * 1e9, STACK_MEMORY_SHARE * memory)
     return budget / parallel.worker_count()
 
