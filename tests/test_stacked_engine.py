@@ -76,6 +76,18 @@ def test_initial_weights_without_building_are_those_keras_build_gives(model_name
             fan_in = layer.units
 
 
+@pytest.mark.parametrize("experiment", ["imdb-16-16-l2", "imdb-16-16-l1-l2", "imdb-16-16-l1"])
+def test_each_seeds_penalty_is_its_keras_regularizer_on_its_own_kernel(experiment):
+    """The penalty is vectorised over the seed axis (one trace, not one per seed); each seed's
+    value is keras' regularizer called on that seed's kernels alone."""
+    spec = get_spec(experiment, "fast")
+    net = stacked.StackedNet(stacked.initial_models(spec, [0, 1, 2], None), 10000)
+    expected = [sum(float(layer.regularizer(layer.kernel.value[s])) for layer in net.layers
+                    if isinstance(layer, stacked._Dense) and layer.regularizer is not None) for s in range(3)]
+    assert min(expected) > 0
+    np.testing.assert_allclose(net.regularization().numpy(), expected, rtol=1e-6)
+
+
 def test_each_seed_starts_from_the_reference_initial_weights():
     spec = CASES["dense-rmsprop"]
     models = stacked.initial_models(spec, [0, 1], None)  # not built: the engine calls the initialisers

