@@ -177,6 +177,8 @@ class StackedTrainer(stacking.SeedStackTrainer):
         self.spec, self.net = spec, net
         self.train_rows = None
         if fold_rows is not None:
+            if scipy.sparse.issparse(fold_rows.x):  # K-fold prepares dense rows; the bag path has no row map
+                raise NotImplementedError("the stacked engine gathers K-fold rows from dense features only")
             x_train, y_train, self.train_rows = fold_rows.x, fold_rows.y, fold_rows.train.astype(np.int32)
         self.sparse = scipy.sparse.issparse(x_train)
         self.dense_words = min(bags.DENSE_WORDS, x_train.shape[-1]) if self.sparse else 0
