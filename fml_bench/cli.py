@@ -86,14 +86,13 @@ def _tier_minutes(tier: str, engine: str) -> str:
     """A line on a whole tier at its plans: its predicted training minutes, shared experiments once."""
     from fml_bench import parallel
     from fml_bench.claims import ALL
+    from fml_bench.memory import machine_memory_bytes
     from fml_bench.shards import seconds_at_plans
     from fml_bench.store import RunStore
     from fml_bench.suite import SuiteConfig
 
     config = SuiteConfig.from_options(tier, RunStore("unused"), engine)
     first, most = (seconds / 60 for seconds in seconds_at_plans(ALL, config))
-    from fml_bench.memory import machine_memory_bytes
-
     cores = parallel.usable_cores()
     workers = parallel.workers_for(cores, machine_memory_bytes())  # what `check --workers auto` starts here
     return (f"The {tier} tier's claims and measurements at their plans, an experiment they share trained once: "

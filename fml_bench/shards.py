@@ -178,8 +178,10 @@ def block_seeds(seed_cost: float, fair_share: float, shards: int = 1) -> int:
     """The most seeds one unit of an experiment holds: BLOCK_SEEDS, or as many as cost
     CHEAP_UNIT_SECONDS when its seeds are cheap (each unit compiles its graph anew); on several
     shards no more than half a shard's fair share of seconds."""
-    most = max(BLOCK_SEEDS, int(CHEAP_UNIT_SECONDS // seed_cost)) if seed_cost > 0 else BLOCK_SEEDS
-    if shards > 1 and seed_cost > 0:
+    if seed_cost <= 0:
+        return BLOCK_SEEDS
+    most = max(BLOCK_SEEDS, int(CHEAP_UNIT_SECONDS // seed_cost))
+    if shards > 1:
         most = min(most, int(fair_share / 2 // seed_cost))
     return max(1, most)
 
