@@ -13,7 +13,7 @@ from fml_bench import cli, provenance, runner
 from fml_bench.store import RemoteRunStore, open_store
 from tests.test_store import FIXED, SPEC, FakeEngine, fake_record
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] is in the dev extra")
+moto_server = pytest.importorskip("moto.server", reason="moto[s3] with flask is in the dev extra")
 boto3 = pytest.importorskip("boto3")
 
 
