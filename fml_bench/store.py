@@ -259,8 +259,7 @@ class RunStore:
         in `<engine folder>/.locks/`): a process about to train a spec under one name waits for one
         training the same runs under another, and then reuses them (`load`). A read-only store is
         not locked."""
-        own = self.folder(spec, engine)
-        folder = Path(own.parent.parent) / ".locks" / f"{spec.training_hash()}-{own.name}"
+        folder = self._lock_folder(spec, engine)
         with contextlib.ExitStack() as held:
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -270,6 +269,27 @@ class RunStore:
             for handle in handles:
                 fcntl.flock(handle, fcntl.LOCK_EX)  # released when its file closes
             yield
+
+    def held_elsewhere(self, spec: ExperimentSpec, engine: str, seeds: Sequence[int]) -> bool:
+        """Whether another process holds the lock of one of `spec`'s `seeds` now, that is, is
+        training them. A probe that waits for nothing: a caller with other experiments to train
+        trains those first instead of waiting (`suite.train_free_first`)."""
+        folder = self._lock_folder(spec, engine)
+        for seed in sorted(set(seeds)):
+            try:
+                handle = open(folder / f".lock-{seed}", "rb")
+            except OSError:  # no lock file: nobody has trained or is training this seed here
+                continue
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the file closes
+                except BlockingIOError:
+                    return True
+        return False
+
+    def _lock_folder(self, spec: ExperimentSpec, engine: str) -> Path:
+        own = self.folder(spec, engine)
+        return Path(own.parent.parent) / ".locks" / f"{spec.training_hash()}-{own.name}"
 
 
 def engine_version_read(engine: str, spec_folder: str, version: str) -> bool:
@@ -346,6 +366,9 @@ class RemoteRunStore(RunStore):
     @contextlib.contextmanager
     def lock(self, spec: ExperimentSpec, engine: str, seeds: Sequence[int]) -> Iterator[None]:
         yield
+
+    def held_elsewhere(self, spec: ExperimentSpec, engine: str, seeds: Sequence[int]) -> bool:
+        return False  # no locks here (see the class doc)
 
 
 def open_store(location: str | Path, fingerprint: FingerprintFn | None = None) -> RunStore:

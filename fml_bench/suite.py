@@ -185,6 +185,22 @@ def check_claim(claim: Claim, config: SuiteConfig, progress: Progress | None = N
     return sequential_verdict(design, evaluate_at)
 
 
+def train_free_first(specs: Sequence[ExperimentSpec], train: Callable[[ExperimentSpec], list[RunRecord]],
+                     busy: Callable[[ExperimentSpec], bool]) -> dict[str, list[RunRecord]]:
+    """Each spec's records (in the order of `specs`), training first the specs that no other
+    process is training now (`busy`, asked again before each): under `pytest -n` the claims
+    that share an experiment run on different workers, and a worker that would wait on the
+    store's lock for the seeds another trains does its other experiments meanwhile, then reads
+    those seeds from the store."""
+    pending = list(specs)
+    runs: dict[str, list[RunRecord]] = {}
+    while pending:
+        spec = next((s for s in pending if not busy(s)), pending[0])
+        runs[spec.name] = train(spec)
+        pending.remove(spec)
+    return {spec.name: runs[spec.name] for spec in specs}
+
+
 def result_through(claim: Claim, config: SuiteConfig, looks: int) -> ClaimResult:
     """The claim's result through its first `looks` looks only (what the seeds those looks need
     decide), each at its own level."""
@@ -203,7 +219,9 @@ def _evaluator(claim: Claim, config: SuiteConfig, progress: Progress | None) -> 
     def evaluate_at(n: int, level: float) -> ClaimResult:
         first = config.first_seed(claim)
         seeds = list(range(first, first + n))
-        runs = {spec.name: train(spec, seeds) for spec in specs}
+        busy = (lambda spec: False) if config.runner is not None else (
+            lambda spec: config.store.held_elsewhere(spec, config.engine, seeds))
+        runs = train_free_first(specs, lambda spec: train(spec, seeds), busy)
         datasets = tuple(sorted({f"{s.dataset} ({s.train_size or 'all'} rows)" for s in specs}))
         parts, verdict, p = claim.decide(config.tier.name, runs, level)
         made_under = {provenance.key(r.fingerprint): r.fingerprint for rs in runs.values() for r in rs if r.fingerprint}

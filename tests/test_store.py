@@ -428,3 +428,49 @@ def test_twins_share_their_locks(tmp_path):
     with store.lock(zeros.with_(name="another-name"), "reference", [3]):
         pass
     assert [p.name for p in tmp_path.rglob(".lock-*")] == [".lock-3"]
+
+
+def _hold_the_lock(root: str, seeds: list[int], holding, release) -> None:
+    with RunStore(root, fingerprint=FIXED).lock(SPEC, "reference", seeds):
+        holding.set()
+        release.wait(timeout=30)
+
+
+def test_a_lock_another_process_holds_is_seen_without_waiting(tmp_path):
+    store = RunStore(tmp_path, fingerprint=FIXED)
+    assert not store.held_elsewhere(SPEC, "reference", [1, 2])  # no lock files yet
+    ctx = multiprocessing.get_context("fork")
+    holding, release = ctx.Event(), ctx.Event()
+    other = ctx.Process(target=_hold_the_lock, args=(str(tmp_path), [2, 3], holding, release))
+    other.start()
+    try:
+        assert holding.wait(timeout=30)
+        assert store.held_elsewhere(SPEC, "reference", [1, 2])
+        assert not store.held_elsewhere(SPEC, "reference", [0, 1])
+        assert not store.held_elsewhere(SPEC, "stacked", [2])  # another engine's seeds are other runs
+    finally:
+        release.set()
+        other.join(timeout=30)
+    assert not store.held_elsewhere(SPEC, "reference", [1, 2, 3])  # released with the process's files
+    with store.lock(SPEC, "reference", [2]):  # the probe took nothing with it
+        pass
+
+
+def test_a_claim_trains_the_experiments_nobody_else_is_training_first():
+    from fml_bench.suite import train_free_first
+
+    specs = [get_spec(name, "fast") for name in ("mnist-zero-channels", "mnist-logreg", "mnist-96-96")]
+    trained: list[str] = []
+    elsewhere = {"mnist-zero-channels"}  # another worker trains these seeds until this one has trained a spec
+
+    def train(spec):
+        trained.append(spec.name)
+        elsewhere.clear()
+        return [fake_record(0)]
+
+    runs = train_free_first(specs, train, lambda spec: spec.name in elsewhere)
+    assert trained == ["mnist-logreg", "mnist-zero-channels", "mnist-96-96"]
+    assert list(runs) == [s.name for s in specs]  # the claim's own order
+    trained.clear()
+    train_free_first(specs, train, lambda spec: True)  # everything busy: waits in order, never spins
+    assert trained == [s.name for s in specs]
