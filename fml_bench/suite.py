@@ -216,12 +216,13 @@ def _evaluator(claim: Claim, config: SuiteConfig, progress: Progress | None) -> 
             return config.runner(spec, seeds)
         return run_experiment(spec, seeds, config.store, config.engine, progress)
 
+    def busy(spec: ExperimentSpec, seeds: Sequence[int]) -> bool:  # an injected runner trains nothing to wait for
+        return config.runner is None and config.store.held_elsewhere(spec, config.engine, seeds)
+
     def evaluate_at(n: int, level: float) -> ClaimResult:
         first = config.first_seed(claim)
         seeds = list(range(first, first + n))
-        busy = (lambda spec: False) if config.runner is not None else (
-            lambda spec: config.store.held_elsewhere(spec, config.engine, seeds))
-        runs = train_free_first(specs, lambda spec: train(spec, seeds), busy)
+        runs = train_free_first(specs, lambda spec: train(spec, seeds), lambda spec: busy(spec, seeds))
         datasets = tuple(sorted({f"{s.dataset} ({s.train_size or 'all'} rows)" for s in specs}))
         parts, verdict, p = claim.decide(config.tier.name, runs, level)
         made_under = {provenance.key(r.fingerprint): r.fingerprint for rs in runs.values() for r in rs if r.fingerprint}
