@@ -99,6 +99,12 @@ def _cross_validates(spec: ExperimentSpec) -> bool:
     return kinds.protocol(spec.protocol).cross_validates  # K-fold and shuffled hold-out share the fold path
 
 
+def zero_channel_input(spec: ExperimentSpec) -> bool:
+    """The recipe appends all-zero columns (listing 5.1), which the stacked engine's first layer
+    leaves out (`engine.stacked.live_width`)."""
+    return spec.recipe == "zero-channels"
+
+
 def _bags_under_torch(spec: ExperimentSpec) -> bool:
     return keras_backend() == "torch" and _bags_of_words(spec)
 
@@ -121,7 +127,9 @@ register(EngineInfo(
                      "512-unit layer was a dense matmul, the narrow ones a sparse matmul (other rounding)",
                   touches=_bags_of_words),
      EngineChange(6, "IMDB's 256 most frequent words as a dense block, the rest as bags (other rounding)",
-                  touches=_bags_of_words)),
+                  touches=_bags_of_words),
+     EngineChange(7, "the first layer leaves out the zero-channels recipe's all-zero columns (other rounding)",
+                  touches=zero_channel_input)),
     True, "fml_bench.engine.stacked", "many seeds of a spec in one TensorFlow graph",
 ))
 

@@ -29,6 +29,36 @@ def test_one_seed_reproduces_keras_fit(case, xla):
         np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
 
 
+def test_the_zero_channels_first_layer_leaves_the_zero_columns_out_and_reproduces_keras_fit(monkeypatch):
+    """Listing 5.1's zero channels: the first layer reads at most the 784 pixel columns
+    (`live_width` finds the all-zero half), and one seed still reproduces `model.fit` on all 1,568."""
+    spec = get_spec("mnist-zero-channels", "fast").with_(name="t-zero", train_size=300, epochs=2)
+    widths = []
+    real = stacked.live_width
+    monkeypatch.setattr(stacked, "live_width", lambda arrays: widths.append(real(arrays)) or widths[-1])
+    got = stacked.run_seeds(spec, [3], shuffle=False)[0].history
+    assert len(widths) == 1 and 392 < widths[0] <= 784  # every zero channel out (and the blank last pixels of
+    # these 300 images); that no value was left out shows in the reproduction of model.fit below
+    expected = keras_fit_without_shuffle(spec, 3)
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        np.testing.assert_allclose(got[key], expected[key], rtol=2e-4, atol=2e-5, err_msg=key)
+
+
+def test_live_width_needs_every_row_of_every_split_zero_past_it():
+    x = np.zeros((5, 8), np.float32)
+    x[:, :4] = 1.0
+    assert stacked.live_width([x, x[:2]]) == 4
+    val = x[:2].copy()
+    val[1, 6] = 0.5  # one validation value in the tail: only columns 7 on are dead, under the share
+    assert stacked.live_width([x, val]) is None
+    x[0, 3] = 0.0
+    assert stacked.live_width([x]) == 4  # a live column is one non-zero value anywhere above it
+    blank_corner = np.ones((3, 8), np.float32)
+    blank_corner[:, 7] = 0.0
+    assert stacked.live_width([blank_corner]) is None  # one dead column of eight: under the share, kept
+    assert stacked.live_width([np.ones((3, 2, 8), np.float32)]) is None  # per-seed rows, no dead tail
+
+
 @pytest.mark.parametrize("dense_words", [0, 10, 256], ids=["all-bags", "split", "all-dense"])
 @pytest.mark.parametrize("experiment", ["imdb-16-16-l2", "imdb-16-16-dropout"])
 def test_binary_model_reproduces_keras_fit(multi_hot_data, experiment, dense_words, monkeypatch):

@@ -294,6 +294,7 @@ def test_an_engine_change_retrains_only_the_experiments_it_touches(tmp_path, mon
     dropout = get_spec("imdb-16-16-dropout", "fast")
     plain = get_spec("mnist-96-96", "fast")
     assert engine_version("stacked", plain) == 2 and engine_version("stacked", dropout) == 6
+    assert engine_version("stacked", get_spec("mnist-zero-channels", "fast")) == 7  # the zero columns left out
     store = RunStore(tmp_path, fingerprint=versioned)
     for spec in (plain, dropout):
         record = dataclasses.replace(fake_record(0, "stacked"), spec_name=spec.name, spec_hash=spec.content_hash())

@@ -27,12 +27,16 @@ from fml_bench import kinds
 from fml_bench.engine import bags, stacking
 from fml_bench.engine.bags import BAGS_SIGNATURE, Bags, bag_sum
 from fml_bench.engine.stacking import initial_models, memory_budget_bytes  # noqa: F401 (the engine's API)
+from fml_bench.engine_registry import zero_channel_input
 from fml_bench.experiments import ExperimentSpec
 from fml_bench.protocol import compile_model
 from fml_bench.records import RunRecord
 
 ENGINE_NAME = "stacked"
 EVAL_CHUNK = 8192  # validation rows per call, summed over seeds
+#: The least share of the input columns a trailing all-zero block must be for the first layer to
+#: skip it (`live_width`): the zero-channels recipe's half; never the few blank pixels of plain MNIST.
+DEAD_TAIL_MIN_SHARE = 0.25
 
 
 @dataclass
@@ -74,12 +78,29 @@ def initial_dense_weights(layer: keras.layers.Dense, fan_in: int) -> tuple[np.nd
     return keras.ops.convert_to_numpy(kernel), keras.ops.convert_to_numpy(bias)
 
 
+def live_width(arrays: Sequence[np.ndarray], min_share: float = DEAD_TAIL_MIN_SHARE) -> int | None:
+    """The number of leading input columns that hold a non-zero value in any row of `arrays`
+    (features on the last axis, all of one width), when the all-zero columns after them are at
+    least `min_share` of the width; else None. The zero-channels recipe (listing 5.1) appends as
+    many zero columns as there are pixels: their products with the first kernel's rows are exact
+    zeros, forward and in the kernel's gradient, so the first layer can leave them out and
+    compute the same sums without half its multiply-adds (the kernel keeps its full shape: its
+    dead rows get a zero gradient, as in `model.fit`, and keras' optimizer still updates them)."""
+    width = arrays[0].shape[-1]
+    live = 0
+    for x in arrays:
+        columns = np.flatnonzero(np.any(np.reshape(x, (-1, width)) != 0, axis=0))
+        live = max(live, int(columns[-1]) + 1 if len(columns) else 0)
+    return live if width - live >= min_share * width else None
+
+
 class StackedNet:
     """S copies of a Dense/Dropout keras Sequential with weights stacked on axis 0; `fan_in`:
     the input width (the models need not be built)."""
 
     def __init__(self, models: list[keras.Model], fan_in: int):
         self.seeds = len(models)
+        self.live_inputs: int | None = None  # the first layer reads only this many input columns (`live_width`)
         self.layers: list[_Dense | _Dropout] = []
         for i, layer in enumerate(models[0].layers):
             if isinstance(layer, keras.layers.Dense):
@@ -109,9 +130,11 @@ class StackedNet:
 
     def __call__(self, x, training: bool):
         """x: (S, B, fan_in), or (B, fan_in) shared by all seeds -> outputs (S, B, units)."""
-        first = self.first
+        kernel = self.first.kernel.value
+        if self.live_inputs is not None:  # x holds only the live columns: the kernel's rows for them
+            kernel = kernel[:, : self.live_inputs, :]
         pattern = "bi,sio->sbo" if len(x.shape) == 2 else "sbi,sio->sbo"
-        return self.rest(tf.einsum(pattern, x, first.kernel.value), training)
+        return self.rest(tf.einsum(pattern, x, kernel), training)
 
     def rest(self, z, training: bool):
         """The network from the first Dense layer's product z = x . kernel, (S, B, units), on:
@@ -181,6 +204,12 @@ class StackedTrainer(stacking.SeedStackTrainer):
                 raise NotImplementedError("the stacked engine gathers K-fold rows from dense features only")
             x_train, y_train, self.train_rows = fold_rows.x, fold_rows.y, fold_rows.train.astype(np.int32)
         self.sparse = scipy.sparse.issparse(x_train)
+        if not self.sparse and fold_rows is None and zero_channel_input(spec):
+            net.live_inputs = live_width([x_train, x_val, *([test[0]] if test is not None else [])])
+            if net.live_inputs is not None:
+                cut = net.live_inputs
+                x_train, x_val = x_train[..., :cut], x_val[..., :cut]
+                test = None if test is None else (test[0][..., :cut], test[1])
         self.dense_words = min(bags.DENSE_WORDS, x_train.shape[-1]) if self.sparse else 0
         if self.sparse:  # multi-hot rows: frequent words dense, the rest as bags (bags.py; SparseSegmentSum
             # has no XLA kernel)
