@@ -57,6 +57,8 @@ def test_live_width_needs_every_row_of_every_split_zero_past_it():
     blank_corner[:, 7] = 0.0
     assert stacked.live_width([blank_corner]) is None  # one dead column of eight: under the share, kept
     assert stacked.live_width([np.ones((3, 2, 8), np.float32)]) is None  # per-seed rows, no dead tail
+    with pytest.raises(ValueError, match="different widths"):
+        stacked.live_width([x, x[:, :4]])  # a split without the recipe's columns is refused, not reshaped
 
 
 @pytest.mark.parametrize("dense_words", [0, 10, 256], ids=["all-bags", "split", "all-dense"])

@@ -87,6 +87,8 @@ def live_width(arrays: Sequence[np.ndarray], min_share: float = DEAD_TAIL_MIN_SH
     compute the same sums without half its multiply-adds (the kernel keeps its full shape: its
     dead rows get a zero gradient, as in `model.fit`, and keras' optimizer still updates them)."""
     width = arrays[0].shape[-1]
+    if any(x.shape[-1] != width for x in arrays):
+        raise ValueError(f"inputs of different widths: {sorted({x.shape[-1] for x in arrays})}")
     live = 0
     for x in arrays:
         columns = np.flatnonzero(np.any(np.reshape(x, (-1, width)) != 0, axis=0))
