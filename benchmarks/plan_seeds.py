@@ -56,7 +56,10 @@ def record_plan(plans_file: Path, tier: str, claim_id: str, entry: dict, section
     writing too. A plan that replaces another (other looks, or other tests: another source)
     starts on a fresh block of seeds (`plans.next_seed_block`) and keeps the one it replaces, with
     the seeds it looked at and its source, in `changes` (the seed ledger).
-    section: "plans" for claims, "knockouts" for their knock-outs."""
+    section: "plans" for claims, "knockouts" for their knock-outs. A knock-out runs on its
+    claim's block (`SuiteConfig.first_seed`: the arms it leaves alone are the claim's stored runs)
+    and decides no confirmatory question, so its entry has no block of its own, and its ledger
+    names the looks it replaced without seeds."""
     with open(plans_file.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         doc = json.loads(plans_file.read_text()) if plans_file.is_file() else {"plans": {}}
@@ -66,12 +69,13 @@ def record_plan(plans_file: Path, tier: str, claim_id: str, entry: dict, section
         first_seed = previous.get("first_seed", 0) if previous else 0
         replaced = previous and (entry_looks(previous) != entry_looks(entry)
                                  or previous.get("source") != entry.get("source"))
+        knockout = section == "knockouts"
         if replaced:
             start, looks = previous.get("first_seed", 0), entry_looks(previous)
-            changes.append(f"({', '.join(map(str, looks))}) at seeds {start}-{start + looks[-1] - 1} "
-                           f"until {dt.date.today()}: {previous['source']}")
+            seeds = "at its claim's seeds" if knockout else f"at seeds {start}-{start + looks[-1] - 1}"
+            changes.append(f"({', '.join(map(str, looks))}) {seeds} until {dt.date.today()}: {previous['source']}")
             first_seed = next_seed_block(previous)
-        plans[claim_id] = {**entry, "first_seed": first_seed, "changes": changes}
+        plans[claim_id] = {**entry, **({} if knockout else {"first_seed": first_seed}), "changes": changes}
         write_atomically(plans_file, json.dumps(doc, indent=1) + "\n")
 
 

@@ -46,6 +46,23 @@ def test_a_design_of_more_looks_replaces_a_two_look_plan_on_a_fresh_block(tmp_pa
     assert entry["first_seed"] == 200 and entry["changes"][1].startswith("(10, 20, 40, 80) at seeds 100-179 until")
 
 
+def test_a_knockout_plan_runs_on_its_claims_seeds_so_it_records_no_block_of_its_own(tmp_path: Path) -> None:
+    plans = tmp_path / "seed_plans.json"
+    record_plan(plans, "fast", "e", _entry(8, 12, "pilots"), section="knockouts")
+    record_plan(plans, "fast", "e", _entry(12, 24, "more pilots"), section="knockouts")
+    entry = json.loads(plans.read_text())["knockouts"]["fast"]["e"]
+    assert "first_seed" not in entry
+    assert entry["changes"][0].startswith("(8, 12) at its claim's seeds until ")
+
+
+def test_the_registered_knockouts_name_no_seeds_the_suite_would_not_use() -> None:
+    """The suite runs a knock-out on its claim's block (`SuiteConfig.first_seed`)."""
+    from fml_bench.plans import PLANS_FILE
+
+    knockouts = json.loads(PLANS_FILE.read_text())["knockouts"]
+    assert [claim for tier in knockouts.values() for claim, entry in tier.items() if "first_seed" in entry] == []
+
+
 def _write_many(plans: Path, claim_id: str) -> None:
     for n in range(1, 21):
         record_plan(plans, "book", claim_id, _entry(n, 2 * n))
