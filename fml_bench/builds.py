@@ -4,7 +4,9 @@ cached virtualenv with this fml-bench beside it.
 
 A requirement set's virtualenv lives under `<cache>/builds/<digest of the set>`; it counts as
 built only once its `build.json` (the versions it ended up with) is written, so an interrupted
-install is redone, never half-used. Nothing here imports TensorFlow.
+install is redone, never half-used. uv makes and fills it (a dependency of fml-bench: it resolves
+and downloads in parallel, several times pip's speed for TensorFlow's ~100 packages); without uv,
+`venv` and pip do. Nothing here imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -118,8 +120,8 @@ def runtime_requirements() -> list[str]:
     for req in metadata.requires("fml-bench") or []:
         if ";" in req:  # extras and markers: not needed to run claims
             continue
-        if not FRAMEWORK_PACKAGES.match(requirement_name(req)):
-            out.append(req)
+        if not FRAMEWORK_PACKAGES.match(requirement_name(req)) and requirement_name(req) != "uv":
+            out.append(req)  # (uv installs the build; the build does not need it)
     return out
 
 
@@ -146,7 +148,10 @@ def _run(cmd: list[str], log: Path) -> None:
     with open(log, "a") as out:
         out.write(f"$ {' '.join(cmd)}\n")
         out.flush()
-        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT)
+        except OSError as exc:
+            raise BuildError(f"cannot run {cmd[0]}: {exc.strerror}") from None
     if done.returncode != 0:
         tail = log.read_text().strip().splitlines()[-3:]
         raise BuildError(f"`{' '.join(cmd[:4])} ...` failed (exit {done.returncode}); the last lines of {log}:\n  "
@@ -161,8 +166,45 @@ def requirement_name(req: str) -> str:
     return re.split(r"[<>=!~ \[@]", req, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def install(requirements: tuple[str, ...], base: Path | None = None, log=print) -> Path:
-    """The Python of a virtualenv holding `requirements` and this fml-bench (built once, cached)."""
+def uv_executable() -> str | None:
+    """uv's executable, from the `uv` package fml-bench depends on; None when it is missing."""
+    try:
+        from uv import find_uv_bin
+    except ImportError:
+        return None
+    try:
+        return find_uv_bin()
+    except FileNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class Installer:
+    """The commands that make a build's virtualenv and put packages into it: uv's, or venv's and pip's."""
+
+    make_venv: list[str]
+    install: list[str]  # + requirements
+    uninstall: list[str]  # + names
+    reinstall: str  # the flag that installs a package again over the one there
+
+
+def installer(folder: Path, uv: str | None) -> Installer:
+    """How the virtualenv at `folder` is made and filled: with uv when `uv` is its executable
+    (bytecode compiled as the README's install does: with PYTHONDONTWRITEBYTECODE set, each run
+    would compile TensorFlow's Python again), else with venv and the build's own pip."""
+    python = str(folder / "bin" / "python")
+    if uv is not None:
+        return Installer(make_venv=[uv, "venv", "--quiet", "--python", sys.executable, str(folder)],
+                         install=[uv, "pip", "install", "--quiet", "--compile-bytecode", "--python", python],
+                         uninstall=[uv, "pip", "uninstall", "--quiet", "--python", python], reinstall="--reinstall")
+    return Installer(make_venv=[sys.executable, "-m", "venv", str(folder)],
+                     install=[python, "-m", "pip", "install", "--disable-pip-version-check", "-q"],
+                     uninstall=[python, "-m", "pip", "uninstall", "-y", "-q"], reinstall="--force-reinstall")
+
+
+def install(requirements: tuple[str, ...], base: Path | None = None, log=print, use_uv: bool = True) -> Path:
+    """The Python of a virtualenv holding `requirements` and this fml-bench (built once, cached),
+    made by uv when `use_uv` and uv is there, else by venv and pip."""
     folder = build_folder(requirements, base)
     python = folder / "bin" / "python"
     if (folder / BUILD_RECORD).is_file() and python.exists():
@@ -170,18 +212,20 @@ def install(requirements: tuple[str, ...], base: Path | None = None, log=print) 
     if folder.exists():  # an earlier install was interrupted
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    log(f"building {' '.join(requirements)} into {folder} (once; cached for later runs)")
+    uv_path = uv_executable() if use_uv else None
+    commands = installer(folder, uv_path)
+    log(f"building {' '.join(requirements)} into {folder} with {'uv' if uv_path else 'pip'} "
+        "(once; cached for later runs)")
     install_log = folder.with_suffix(".log")
     install_log.write_text("")
-    _run([sys.executable, "-m", "venv", str(folder)], install_log)
-    pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
-    _run(pip + [*requirements, *runtime_requirements()], install_log)
+    _run(commands.make_venv, install_log)
+    _run(commands.install + [*requirements, *runtime_requirements()], install_log)
     nightlies = [r for r in requirements if requirement_name(r) in NIGHTLY_TWINS]
     if nightlies:  # tensorflow-cpu pulls `keras` beside keras-nightly: both write keras/, the stable one may win
         twins = [NIGHTLY_TWINS[requirement_name(r)] for r in nightlies]
-        _run([str(python), "-m", "pip", "uninstall", "-y", "-q", *twins], install_log)
-        _run(pip + ["--no-deps", "--force-reinstall", *nightlies], install_log)
-    _run(pip + ["--no-deps", "-e", str(project_root())], install_log)
+        _run(commands.uninstall + twins, install_log)
+        _run(commands.install + ["--no-deps", commands.reinstall, *nightlies], install_log)
+    _run(commands.install + ["--no-deps", "-e", str(project_root())], install_log)
     versions = probe_versions(python)
     for req in requirements:
         name, _, pinned = req.partition("==")
