@@ -202,9 +202,15 @@ def installer(folder: Path, uv: str | None) -> Installer:
                      uninstall=[python, "-m", "pip", "uninstall", "-y", "-q"], reinstall="--force-reinstall")
 
 
+#: `pip` here makes builds with venv and pip even where uv is installed (uv reads its own index
+#: settings, UV_INDEX_URL or uv.toml, not pip.conf: a machine set up for pip's index only)
+INSTALLER_ENV = "FML_BENCH_INSTALLER"
+
+
 def install(requirements: tuple[str, ...], base: Path | None = None, log=print, use_uv: bool = True) -> Path:
     """The Python of a virtualenv holding `requirements` and this fml-bench (built once, cached),
-    made by uv when `use_uv` and uv is there, else by venv and pip."""
+    made by uv when `use_uv` and uv is there (and $FML_BENCH_INSTALLER is not `pip`), else by
+    venv and pip."""
     folder = build_folder(requirements, base)
     python = folder / "bin" / "python"
     if (folder / BUILD_RECORD).is_file() and python.exists():
@@ -212,7 +218,7 @@ def install(requirements: tuple[str, ...], base: Path | None = None, log=print, 
     if folder.exists():  # an earlier install was interrupted
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    uv_path = uv_executable() if use_uv else None
+    uv_path = uv_executable() if use_uv and os.environ.get(INSTALLER_ENV, "uv") != "pip" else None
     commands = installer(folder, uv_path)
     log(f"building {' '.join(requirements)} into {folder} with {'uv' if uv_path else 'pip'} "
         "(once; cached for later runs)")

@@ -48,8 +48,13 @@ def test_uv_makes_the_virtualenv_and_puts_a_nightly_over_its_stable_twin(recorde
     assert json.loads((python.parents[1] / builds.BUILD_RECORD).read_text())["versions"] == VERSIONS
 
 
-def test_without_uv_venv_and_the_builds_own_pip_do_it(recorded, monkeypatch, tmp_path):
-    monkeypatch.setattr(builds, "uv_executable", lambda: None)
+@pytest.mark.parametrize("why", ["uv missing", "pip asked for"])
+def test_without_uv_venv_and_the_builds_own_pip_do_it(recorded, monkeypatch, tmp_path, why):
+    if why == "uv missing":
+        monkeypatch.setattr(builds, "uv_executable", lambda: None)
+    else:
+        monkeypatch.setattr(builds, "uv_executable", lambda: "/opt/uv")
+        monkeypatch.setenv(builds.INSTALLER_ENV, "pip")
     python = builds.install(("tensorflow-cpu==2.16.2",), base=tmp_path, log=lambda _: None)
     assert recorded[0] == [sys.executable, "-m", "venv", str(python.parents[1])]
     pip = [str(python), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
