@@ -207,10 +207,9 @@ def installer(folder: Path, uv: str | None) -> Installer:
 INSTALLER_ENV = "FML_BENCH_INSTALLER"
 
 
-def install(requirements: tuple[str, ...], base: Path | None = None, log=print, use_uv: bool = True) -> Path:
+def install(requirements: tuple[str, ...], base: Path | None = None, log=print) -> Path:
     """The Python of a virtualenv holding `requirements` and this fml-bench (built once, cached),
-    made by uv when `use_uv` and uv is there (and $FML_BENCH_INSTALLER is not `pip`), else by
-    venv and pip."""
+    made by uv when it is there and $FML_BENCH_INSTALLER is not `pip`, else by venv and pip."""
     folder = build_folder(requirements, base)
     python = folder / "bin" / "python"
     if (folder / BUILD_RECORD).is_file() and python.exists():
@@ -218,7 +217,7 @@ def install(requirements: tuple[str, ...], base: Path | None = None, log=print, 
     if folder.exists():  # an earlier install was interrupted
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    uv_path = uv_executable() if use_uv and os.environ.get(INSTALLER_ENV, "uv") != "pip" else None
+    uv_path = None if os.environ.get(INSTALLER_ENV) == "pip" else uv_executable()
     commands = installer(folder, uv_path)
     log(f"building {' '.join(requirements)} into {folder} with {'uv' if uv_path else 'pip'} "
         "(once; cached for later runs)")
