@@ -187,7 +187,9 @@ def table(rows: list[ExperimentFloor], cores: int) -> tuple[str, dict]:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tier", default="book")
+    from fml_bench.tiers import TIERS
+
+    parser.add_argument("--tier", default="book", choices=list(TIERS))
     parser.add_argument("--peak", type=float, default=None, help="one core's fp32 GFLOP/s (default: measure it)")
     parser.add_argument("--bandwidth", type=float, default=None, help="one core's GB/s (default: measure it)")
     parser.add_argument("--cores", type=int, default=None, help="cores training at once (default: this machine's)")
