@@ -148,18 +148,12 @@ def floors(tier: str, peak_gflops: float, bandwidth_gbps: float,
     """Every experiment the tier's claims train (once however many share it): its seeds at the
     claims' first looks and at their last, its floor and its measured seconds a seed."""
     from fml_bench.claims import ALL
-    from fml_bench.shards import _seeds_needed, seed_cost
+    from fml_bench.shards import seed_cost, seeds_at_plans
     from fml_bench.store import RunStore
-    from fml_bench.suite import SuiteConfig, claim_specs
+    from fml_bench.suite import SuiteConfig
 
-    claims = list(claims if claims is not None else ALL)
     config = SuiteConfig.from_options(tier, RunStore("unused"), None)
-    first = _seeds_needed(claims, config, 1)
-    every: dict[str, tuple[object, set]] = {}
-    for claim in claims:
-        design, start = config.design(claim), config.first_seed(claim)
-        for spec in claim_specs(claim, config):
-            every.setdefault(spec.training_hash(), (spec, set()))[1].update(range(start, start + design.last_look))
+    first, every = seeds_at_plans(list(claims if claims is not None else ALL), config)
     out = []
     for key, (spec, seeds) in every.items():
         out.append(ExperimentFloor(spec.name, len(first.get(key, (None, ()))[1]), len(seeds),

@@ -116,19 +116,29 @@ def _seeds_needed(claims: Sequence[Claim], config: SuiteConfig, look: int) -> di
     return out
 
 
-def seconds_at_plans(claims: Sequence[Claim], config: SuiteConfig) -> tuple[float, float]:
-    """Predicted one-core training seconds of `claims` at their plans, each training once however
-    many claims share it: (their first looks, every look: the most they can take)."""
-    every: dict[str, tuple[ExperimentSpec, set]] = {}
+SeedsPerTraining = dict[str, tuple[ExperimentSpec, set]]
+
+
+def seeds_at_plans(claims: Sequence[Claim], config: SuiteConfig) -> tuple[SeedsPerTraining, SeedsPerTraining]:
+    """Per training (`ExperimentSpec.training_hash`, once however many claims share it): its spec
+    and the seeds `claims` train of it at their plans' first looks, and at every look (the most)."""
+    every: SeedsPerTraining = {}
     for claim in claims:
         design, first = config.design(claim), config.first_seed(claim)
         for spec in claim_specs(claim, config):
             every.setdefault(spec.training_hash(), (spec, set()))[1].update(range(first, first + design.last_look))
+    return _seeds_needed(claims, config, 1), every
+
+
+def seconds_at_plans(claims: Sequence[Claim], config: SuiteConfig) -> tuple[float, float]:
+    """Predicted one-core training seconds of `claims` at their plans, each training once however
+    many claims share it: (their first looks, every look: the most they can take)."""
 
     def seconds(needed: Iterable[tuple[ExperimentSpec, set]]) -> float:
         return sum(seed_cost(spec, config.tier.name, config.engine) * len(seeds) for spec, seeds in needed)
 
-    return seconds(_seeds_needed(claims, config, 1).values()), seconds(every.values())
+    first, every = seeds_at_plans(claims, config)
+    return seconds(first.values()), seconds(every.values())
 
 
 def _rank(spec: ExperimentSpec, config: SuiteConfig) -> tuple[bool, bool]:
